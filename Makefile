@@ -1,0 +1,33 @@
+# The two commands a newcomer needs:
+#   make run   — set up, build a release and serve http://127.0.0.1:3000 (SQLite in data/)
+#   make test  — set up, then run every test: unit, database, HTTP and browser
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run test setup build unit e2e bench
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	cargo leptos build --release
+
+run: build
+	LEPTOS_SITE_ROOT=target/site ./target/release/tokenwell serve
+
+test:
+	@scripts/setup.sh --test
+	$(MAKE) --no-print-directory unit
+	cargo leptos build --release
+	$(MAKE) --no-print-directory e2e
+
+# Unit, database and HTTP tests. Each crate with its own features (no --workspace).
+unit:
+	cargo test -p app --features ssr
+	cargo test -p server
+
+e2e:
+	cd end2end && npx playwright test
+
+bench:
+	bench/run.sh

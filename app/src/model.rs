@@ -1,0 +1,358 @@
+//! Types shared by the browser and the server: what server functions take and return.
+
+use serde::{Deserialize, Serialize};
+
+/// A human user's role. Forwarder Service Accounts have none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Member,
+    ReadOnly,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Member, Role::ReadOnly];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::ReadOnly => "read_only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Admin => "Admin",
+            Role::Member => "Member",
+            Role::ReadOnly => "Read-only",
+        }
+    }
+}
+
+/// What kind of account a user row is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserKind {
+    User,
+    Forwarder,
+}
+
+impl UserKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserKind::User => "user",
+            UserKind::Forwarder => "forwarder",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserKind> {
+        [UserKind::User, UserKind::Forwarder].into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UserKind::User => "User",
+            UserKind::Forwarder => "Forwarder Service Account",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Active,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserStatus> {
+        [UserStatus::Active, UserStatus::Disabled].into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UserStatus::Active => "Active",
+            UserStatus::Disabled => "Disabled",
+        }
+    }
+}
+
+/// The two token types of the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    Api,
+    Forwarder,
+}
+
+impl TokenKind {
+    pub const ALL: [TokenKind; 2] = [TokenKind::Api, TokenKind::Forwarder];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Api => "api",
+            TokenKind::Forwarder => "forwarder",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        TokenKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TokenKind::Api => "API/CLI token",
+            TokenKind::Forwarder => "File Forwarder token",
+        }
+    }
+
+    /// The secret's prefix, which tells a reader (and secret scanners) what a leaked value is.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::Api => "twa_",
+            TokenKind::Forwarder => "twf_",
+        }
+    }
+}
+
+/// The "Status" filter of the Auth tokens tab.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatusFilter {
+    #[default]
+    Active,
+    Revoked,
+    All,
+}
+
+impl TokenStatusFilter {
+    pub const ALL: [TokenStatusFilter; 3] =
+        [TokenStatusFilter::Active, TokenStatusFilter::Revoked, TokenStatusFilter::All];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatusFilter::Active => "active",
+            TokenStatusFilter::Revoked => "revoked",
+            TokenStatusFilter::All => "all",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenStatusFilter> {
+        TokenStatusFilter::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TokenStatusFilter::Active => "Active",
+            TokenStatusFilter::Revoked => "Revoked",
+            TokenStatusFilter::All => "All",
+        }
+    }
+}
+
+/// The signed-in user, as the console sees them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub user_id: i64,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub organization_id: i64,
+    pub organization_name: String,
+}
+
+impl Viewer {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// One row of the Users tab.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    pub kind: UserKind,
+    pub role: Option<Role>,
+    pub status: UserStatus,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserPage {
+    pub rows: Vec<UserRow>,
+    pub total: u64,
+    pub offset: u64,
+}
+
+/// One row of the Auth tokens tab. Never carries the secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenRow {
+    pub id: i64,
+    pub kind: TokenKind,
+    pub name: String,
+    pub hint: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+}
+
+impl TokenRow {
+    pub fn is_revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+
+    /// How the hint is shown: `twa_…wXyZ`.
+    pub fn masked(&self) -> String {
+        format!("{}…{}", self.kind.prefix(), self.hint)
+    }
+}
+
+/// What the tokens table asks for; mirrors the URL's `?q=&type=&status=&page=`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TokenQuery {
+    pub q: String,
+    pub kind: Option<TokenKind>,
+    pub status: TokenStatusFilter,
+    /// 1-based.
+    pub page: u32,
+}
+
+pub const TOKENS_PER_PAGE: u32 = 25;
+pub const USERS_PER_PAGE: u32 = 25;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenPage {
+    pub rows: Vec<TokenRow>,
+    pub total: u64,
+    pub page: u32,
+    /// Server time of the answer, so relative times render the same on server and browser.
+    pub now: i64,
+}
+
+/// The answer to "Generate": the only time the secret leaves the server.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct GeneratedToken {
+    pub token: TokenRow,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for GeneratedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedToken")
+            .field("token", &self.token)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// What a revoke did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RevokeOutcome {
+    pub token: TokenRow,
+    /// False when the token had been revoked before this request.
+    pub revoked_now: bool,
+}
+
+/// Formats a Unix time (seconds) as `2026-11-29 09:13 UTC`. Pure arithmetic, so server and
+/// browser render the same text and hydration matches.
+pub fn format_utc(ts: i64) -> String {
+    let days = ts.div_euclid(86_400);
+    let secs = ts.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, (secs % 3600) / 60)
+}
+
+/// Formats a Unix time as a date only: `2026-11-29`.
+pub fn format_date(ts: i64) -> String {
+    let (y, m, d) = civil_from_days(ts.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// "just now", "3 minutes ago", "2 days ago"…
+pub fn format_relative(ts: i64, now: i64) -> String {
+    let delta = (now - ts).max(0);
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit} ago")
+        } else {
+            format!("{n} {unit}s ago")
+        }
+    };
+    match delta {
+        0..60 => "just now".to_string(),
+        60..3_600 => plural(delta / 60, "minute"),
+        3_600..86_400 => plural(delta / 3_600, "hour"),
+        86_400..2_592_000 => plural(delta / 86_400, "day"),
+        2_592_000..31_536_000 => plural(delta / 2_592_000, "month"),
+        _ => plural(delta / 31_536_000, "year"),
+    }
+}
+
+// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc(1_795_944_780), "2026-11-29 09:33 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(format_date(1_795_944_780), "2026-11-29");
+    }
+
+    #[test]
+    fn formats_relative_times() {
+        assert_eq!(format_relative(100, 100), "just now");
+        assert_eq!(format_relative(100, 160), "1 minute ago");
+        assert_eq!(format_relative(0, 3 * 60 + 5), "3 minutes ago");
+        assert_eq!(format_relative(0, 7_200), "2 hours ago");
+        assert_eq!(format_relative(0, 86_400 * 3), "3 days ago");
+        assert_eq!(format_relative(500, 100), "just now");
+    }
+
+    #[test]
+    fn enums_round_trip_through_their_names() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        for k in TokenKind::ALL {
+            assert_eq!(TokenKind::parse(k.as_str()), Some(k));
+        }
+        for s in TokenStatusFilter::ALL {
+            assert_eq!(TokenStatusFilter::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+}

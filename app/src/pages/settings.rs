@@ -1,0 +1,133 @@
+//! `/settings`: the signed-in shell (left menu, top bar) and the Organization section with
+//! its tabs. Members and read-only users get the admins-only page and no data.
+
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+
+use super::{tokens::TokensTab, users::UsersTab, ErrorBanner};
+use crate::{
+    api::auth::{current_user, Logout},
+    components::icons::{GearIcon, KeyIcon},
+    error::AppError,
+    model::Viewer,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Tokens,
+    Users,
+}
+
+#[component]
+pub fn SettingsPage(tab: Tab) -> impl IntoView {
+    let viewer = Resource::new_blocking(|| (), |_| current_user());
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match viewer.await {
+                    Ok(viewer) => view! { <Shell viewer tab /> }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <Redirect path="/login" /> }.into_any(),
+                    Err(error) => {
+                        view! {
+                            <main class="center-page">
+                                <ErrorBanner error />
+                            </main>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Shell(viewer: Viewer, tab: Tab) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    let is_admin = viewer.is_admin();
+    provide_context(viewer.clone());
+    view! {
+        <div class="app">
+            <nav class="sidebar" aria-label="Main">
+                <span class="sidebar-brand" title="Tokenwell">
+                    <KeyIcon />
+                    <span class="sidebar-brand-name">"Tokenwell"</span>
+                </span>
+                <a href="/settings" class="sidebar-link" aria-current="page">
+                    <GearIcon />
+                    <span>"Settings"</span>
+                </a>
+            </nav>
+            <div class="main-column">
+                <header class="topbar">
+                    <span class="topbar-org">{viewer.organization_name.clone()}</span>
+                    <span class="topbar-user">
+                        <span class="topbar-email">{viewer.email.clone()}</span>
+                        <ActionForm action=logout>
+                            <button type="submit" class="button secondary small">
+                                "Sign out"
+                            </button>
+                        </ActionForm>
+                    </span>
+                </header>
+                <main class="content" id="main">
+                    {if is_admin {
+                        view! { <Organization tab /> }.into_any()
+                    } else {
+                        view! { <AdminsOnly viewer /> }.into_any()
+                    }}
+                </main>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn Organization(tab: Tab) -> impl IntoView {
+    let current = move |t: Tab| if t == tab { Some("page") } else { None };
+    view! {
+        <div class="settings">
+            <nav class="subnav" aria-labelledby="organization-heading">
+                <h2 id="organization-heading" class="subnav-heading">
+                    "Organization"
+                </h2>
+                <ul>
+                    <li>
+                        <a href="/settings/users" class="subnav-link" aria-current=current(Tab::Users)>
+                            "Users"
+                        </a>
+                    </li>
+                    <li>
+                        <a href="/settings/auth-tokens" class="subnav-link" aria-current=current(Tab::Tokens)>
+                            "Auth tokens"
+                        </a>
+                    </li>
+                </ul>
+            </nav>
+            <section class="tab-panel">
+                {match tab {
+                    Tab::Tokens => view! { <TokensTab /> }.into_any(),
+                    Tab::Users => view! { <UsersTab /> }.into_any(),
+                }}
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn AdminsOnly(viewer: Viewer) -> impl IntoView {
+    view! {
+        <div class="card narrow admins-only">
+            <h1 id="page-heading">"Admins only"</h1>
+            <p>"Only admins can manage organization settings."</p>
+            <p class="muted">
+                {format!(
+                    "You are signed in as {} with the {} role. If you need an auth token or a change to your account, ask an admin of {}.",
+                    viewer.email,
+                    viewer.role.label(),
+                    viewer.organization_name,
+                )}
+            </p>
+        </div>
+    }
+}

@@ -1,0 +1,143 @@
+//! All SQL lives under this module. Server functions and HTTP handlers call these methods
+//! and never write a query themselves, so a second backend (PostgreSQL) only touches here.
+
+mod sessions;
+mod tokens;
+mod users;
+
+pub use sessions::SessionUser;
+pub use tokens::{CreateTokenError, TokenListing};
+pub use users::{CreateAdminError, LoginRecord};
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    Sqlite, SqlitePool, Transaction,
+};
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("unsupported database URL {0:?}: use sqlite:PATH")]
+    Unsupported(String),
+    #[error("cannot open the database: {0}")]
+    Connect(#[from] sqlx::Error),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the database directory: {0}")]
+    Directory(#[from] std::io::Error),
+}
+
+/// The database. Reads go through a pool of connections; writes through a single
+/// connection and `BEGIN IMMEDIATE`, so writers queue instead of failing with SQLITE_BUSY.
+#[derive(Clone, Debug)]
+pub struct Store {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Store, OpenError> {
+        if !url.starts_with("sqlite:") {
+            return Err(OpenError::Unsupported(url.to_string()));
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            .statement_cache_capacity(256);
+        if let Some(dir) = options.get_filename().parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATIONS.run(&write).await?;
+        let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u32;
+        let read = SqlitePoolOptions::new()
+            .max_connections(readers * 2)
+            .min_connections(1)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Store { read, write })
+    }
+
+    /// A write transaction that holds SQLite's write lock from its first statement.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.write.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// True while the database answers a query.
+    pub async fn ready(&self) -> bool {
+        sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&self.read).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// True when `e` is a unique-constraint violation on the index named `index`.
+fn is_unique_violation(e: &sqlx::Error, index: &str) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.kind() == sqlx::error::ErrorKind::UniqueViolation
+                && (db.constraint() == Some(index) || db.message().contains(index_columns(index)))
+        }
+        _ => false,
+    }
+}
+
+/// SQLite names the columns, not the index, in its unique-violation message.
+fn index_columns(index: &str) -> &'static str {
+    match index {
+        "tokens_active_name" => "tokens.organization_id, tokens.name_key",
+        "users_email" => "users.email",
+        "organizations_name_key" => "organizations.name_key",
+        _ => "\u{0}",
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Store;
+
+    /// A fresh, migrated database in its own temporary directory.
+    pub async fn fresh_store() -> (Store, TempDir) {
+        let dir = TempDir::new();
+        let url = format!("sqlite:{}", dir.0.join("test.db").display());
+        (Store::open(&url).await.expect("open test database"), dir)
+    }
+
+    pub struct TempDir(pub std::path::PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "tokenwell-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Console sessions. The cookie holds a random id; the table holds its SHA-256.
+
+use sqlx::Row;
+
+use super::Store;
+use crate::model::{Role, Viewer};
+
+/// The user behind a live session, read fresh from the database on every request so that
+/// disabling a user or changing a role takes effect at once.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub session_id: i64,
+    pub viewer: Viewer,
+}
+
+/// `last_seen_at` is refreshed at most this often, not on every request.
+const TOUCH_INTERVAL: i64 = 60;
+
+impl Store {
+    pub async fn create_session(
+        &self,
+        id_hash: &[u8],
+        user_id: i64,
+        now: i64,
+        absolute_secs: i64,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        // Housekeeping that keeps the table small: drop this user's expired sessions.
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?3, ?4)",
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(now)
+        .bind(now + absolute_secs)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// The active user of a live session, or None when the session is unknown, expired
+    /// (idle or absolute), or its user is disabled.
+    pub async fn session_user(
+        &self,
+        id_hash: &[u8],
+        now: i64,
+        idle_secs: i64,
+    ) -> Result<Option<SessionUser>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT s.id, s.last_seen_at, u.id, u.name, u.email, u.role, o.id, o.name \
+             FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
+             JOIN organizations o ON o.id = u.organization_id \
+             WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?2 - ?3 \
+               AND u.status = 'active' AND u.kind = 'user'",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .bind(idle_secs)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let Some(role) = Role::parse(row.get(5)) else { return Ok(None) };
+        let session_id: i64 = row.get(0);
+        let last_seen: i64 = row.get(1);
+        if now - last_seen >= TOUCH_INTERVAL {
+            sqlx::query("UPDATE sessions SET last_seen_at = ?1 WHERE id = ?2")
+                .bind(now)
+                .bind(session_id)
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(Some(SessionUser {
+            session_id,
+            viewer: Viewer {
+                user_id: row.get(2),
+                name: row.get(3),
+                email: row.get(4),
+                role,
+                organization_id: row.get(6),
+                organization_name: row.get(7),
+            },
+        }))
+    }
+
+    pub async fn delete_session(&self, id_hash: &[u8]) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?1")
+            .bind(id_hash)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::fresh_store;
+
+    #[tokio::test]
+    async fn sessions_expire_idle_and_absolute_and_end_on_delete() {
+        let (store, _dir) = fresh_store().await;
+        let user = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
+        store.create_session(b"one", user, 1_000, 3_600).await.unwrap();
+        let found = store.session_user(b"one", 1_010, 600).await.unwrap().unwrap();
+        assert_eq!(found.viewer.user_id, user);
+        assert_eq!(found.viewer.organization_name, "Acme");
+        assert!(store.session_user(b"other", 1_010, 600).await.unwrap().is_none());
+        // Idle: no request for longer than the idle lifetime.
+        assert!(store.session_user(b"one", 1_700, 600).await.unwrap().is_none());
+        // Being used keeps it alive until the absolute lifetime.
+        for t in (1_100..4_600).step_by(300) {
+            assert!(store.session_user(b"one", t, 600).await.unwrap().is_some(), "{t}");
+        }
+        assert!(store.session_user(b"one", 4_600, 600).await.unwrap().is_none());
+
+        store.create_session(b"two", user, 5_000, 3_600).await.unwrap();
+        store.delete_session(b"two").await.unwrap();
+        assert!(store.session_user(b"two", 5_001, 600).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_disabled_user_has_no_session() {
+        let (store, _dir) = fresh_store().await;
+        let user = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
+        store.create_session(b"s", user, 10, 3_600).await.unwrap();
+        sqlx::query("UPDATE users SET status = 'disabled' WHERE id = ?1")
+            .bind(user)
+            .execute(&store.write)
+            .await
+            .unwrap();
+        assert!(store.session_user(b"s", 11, 600).await.unwrap().is_none());
+    }
+}

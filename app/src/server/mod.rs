@@ -1,0 +1,110 @@
+//! Server-only code: state, persistence, passwords, token secrets, sessions.
+//! Compiled with the `ssr` feature only; nothing here reaches the WASM bundle.
+
+pub mod db;
+pub mod password;
+pub mod session;
+pub mod throttle;
+pub mod token_secret;
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+pub use db::Store;
+
+/// Settings that shape sessions and cookies.
+#[derive(Clone, Debug)]
+pub struct SecurityConfig {
+    /// Mark cookies `Secure`; on when Tokenwell is served over HTTPS.
+    pub secure_cookies: bool,
+    /// A session ends after this long without a request.
+    pub session_idle: Duration,
+    /// …and after this long in any case.
+    pub session_absolute: Duration,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            secure_cookies: false,
+            session_idle: Duration::from_secs(8 * 3600),
+            session_absolute: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Everything a request handler or server function needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: Store,
+    pub security: SecurityConfig,
+    pub throttle: Arc<throttle::LoginThrottle>,
+    pub passwords: password::Hasher,
+}
+
+impl axum::extract::FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// A random id given to each request by the HTTP layer; errors shown to users carry it, and
+/// the log line with the cause carries it too.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub Arc<str>);
+
+/// The peer address of a request, as seen by the HTTP layer.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub IpAddr);
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The request's parts, provided by leptos_axum to server functions and SSR alike.
+pub fn request_parts() -> Option<http::request::Parts> {
+    use_context::<http::request::Parts>()
+}
+
+pub fn request_id() -> String {
+    request_parts()
+        .and_then(|p| p.extensions.get::<RequestId>().map(|r| r.0.to_string()))
+        .unwrap_or_else(|| "none".into())
+}
+
+pub fn client_addr() -> Option<IpAddr> {
+    request_parts().and_then(|p| p.extensions.get::<ClientAddr>().map(|a| a.0))
+}
+
+pub fn state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| internal("application state missing from context"))
+}
+
+/// Logs the cause with the request id and returns the opaque error users see.
+pub fn internal(cause: impl std::fmt::Display) -> AppError {
+    let request_id = request_id();
+    tracing::error!(%request_id, "internal error: {cause}");
+    AppError::Internal { request_id }
+}
+
+/// Sets the HTTP status of a server function's answer from its error, so that callers
+/// (and tests) see 401, 403, 404… instead of a blanket 500.
+pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    if let Err(e) = &result {
+        if let (Some(opts), Ok(code)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            http::StatusCode::from_u16(e.status()),
+        ) {
+            opts.set_status(code);
+        }
+    }
+    result
+}

@@ -1,0 +1,88 @@
+//! Command line and environment.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "tokenwell", version, about = "Tokenwell: auth tokens for your organization's API, CLI and File Forwarder")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Create an admin (and the organization, if none has that name). Reads the password
+    /// from standard input.
+    CreateAdmin(CreateAdminArgs),
+    /// Create a user with a given role (admin, member or read-only). Reads the password
+    /// from standard input.
+    CreateUser(CreateUserArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite:PATH` (created on first start).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:data/tokenwell.db")]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address to listen on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    /// Directory with the built site (`pkg/` with the WASM, JS and CSS).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+    /// Mark cookies Secure; set when Tokenwell is served over HTTPS.
+    #[arg(long, env = "TOKENWELL_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+    /// Largest file the API accepts, in bytes.
+    #[arg(long, env = "TOKENWELL_MAX_UPLOAD_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
+    /// Where uploaded files are stored.
+    #[arg(long, env = "TOKENWELL_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateAdminArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Organization name.
+    #[arg(long)]
+    pub org: String,
+    #[arg(long)]
+    pub email: String,
+    /// Display name (defaults to the part of the email before the @).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateUserArgs {
+    #[command(flatten)]
+    pub person: CreateAdminArgs,
+    /// admin, member or read-only.
+    #[arg(long, value_parser = ["admin", "member", "read-only"])]
+    pub role: String,
+}
+
+/// `tokenwell` with no subcommand serves, configured from the environment.
+#[derive(Debug, Parser)]
+struct ServeOnly {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+impl ServeArgs {
+    pub fn from_env() -> ServeArgs {
+        ServeOnly::parse_from(["tokenwell"]).args
+    }
+}

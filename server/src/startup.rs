@@ -1,0 +1,125 @@
+//! Building the application: database, state, router, and serving it.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use app::{
+    domain,
+    model::Role,
+    server::{db::CreateAdminError, now, password::Hasher, throttle::LoginThrottle, AppState, SecurityConfig, Store},
+    shell, App,
+};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+
+use crate::{
+    config::{CreateAdminArgs, ServeArgs},
+    http,
+};
+
+/// A server bound to a listener, ready to run. Tests bind port 0 and read `address()`.
+pub struct Application {
+    address: SocketAddr,
+    listener: tokio::net::TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(args: ServeArgs, listener: tokio::net::TcpListener) -> Result<Application, String> {
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let store = Store::open(&args.database.database_url).await.map_err(|e| e.to_string())?;
+        let passwords = Hasher::new().await?;
+        let leptos_options = LeptosOptions::builder()
+            .output_name("tokenwell")
+            .site_root(args.site_root.to_string_lossy().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(address)
+            .env(match std::env::var("LEPTOS_ENV").as_deref() {
+                Ok("DEV") | Ok("dev") | Ok("development") => leptos::config::Env::DEV,
+                _ => leptos::config::Env::PROD,
+            })
+            .build();
+        let state = AppState {
+            leptos_options,
+            store,
+            security: SecurityConfig { secure_cookies: args.secure_cookies, ..SecurityConfig::default() },
+            throttle: Arc::new(LoginThrottle::default()),
+            passwords,
+        };
+        let router = router(state.clone(), &args);
+        Ok(Application { address, listener, router, state })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> Result<(), String> {
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
+        self.state.store.close().await;
+        Ok(())
+    }
+}
+
+/// Pages, server functions, the token API, health checks, static files, and the
+/// middleware that protects all of them.
+pub fn router(state: AppState, args: &ServeArgs) -> Router {
+    let routes = generate_route_list(App);
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let pages = Router::new()
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell));
+    http::wire(pages, state, args)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// `tokenwell create-admin` and `create-user`. Returns the normalised email.
+pub async fn create_user(args: &CreateAdminArgs, role: Role, password: String) -> Result<String, String> {
+    let org = domain::display_name(&args.org, "the organization name")?;
+    let email = domain::email(&args.email)?;
+    let default_name = email.split('@').next().unwrap_or_default().to_string();
+    let name = domain::display_name(args.name.as_deref().unwrap_or(&default_name), "the name")?;
+    domain::new_password(&password)?;
+    let store = Store::open(&args.database.database_url).await.map_err(|e| e.to_string())?;
+    let hash = Hasher::new().await?.hash(password).await?;
+    let result = store.create_user(&org, &name, &email, &hash, role, now()).await;
+    store.close().await;
+    match result {
+        Ok(_) => Ok(email),
+        Err(CreateAdminError::EmailTaken) => Err(format!("a user with the email {email} already exists")),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -1,0 +1,121 @@
+//! The integration-test harness: a real server on port 0 over a fresh, migrated SQLite
+//! database in its own temporary directory, and HTTP clients with cookie jars.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use app::{
+    model::Role,
+    server::{now, AppState},
+};
+use reqwest::{header, redirect, Client, Response, StatusCode};
+use serde_json::Value;
+use server::{
+    config::{DatabaseArgs, ServeArgs},
+    startup::Application,
+};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut args = ServeArgs {
+        database: DatabaseArgs { database_url: format!("sqlite:{}", dir.path().join("tokenwell.db").display()) },
+        addr: "127.0.0.1:0".parse().unwrap(),
+        site_root: dir.path().join("site"),
+        secure_cookies: false,
+        max_upload_bytes: 1024 * 1024,
+        data_dir: dir.path().join("files"),
+    };
+    adjust(&mut args);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let app = Application::build(args, listener).await.expect("build app");
+    let base = format!("http://{}", app.address());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp { base, state, dir }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Adds a person directly through the store. Returns the user id.
+    pub async fn add_user(&self, org: &str, email: &str, role: Role) -> i64 {
+        let hash = self.state.passwords.hash(PASSWORD.into()).await.unwrap();
+        let name = email.split('@').next().unwrap();
+        self.state.store.create_user(org, name, email, &hash, role, now()).await.unwrap()
+    }
+
+    pub async fn sql(&self, statement: &str) {
+        let url = format!("sqlite:{}", self.dir.path().join("tokenwell.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query(statement).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+
+    pub async fn scalar(&self, statement: &str) -> i64 {
+        let url = format!("sqlite:{}", self.dir.path().join("tokenwell.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let value: i64 = sqlx::query_scalar(statement).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        value
+    }
+
+    pub async fn login(&self, client: &Client, email: &str, password: &str) -> Response {
+        client
+            .post(self.url("/rpc/login"))
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A client signed in as `email`.
+    pub async fn signed_in(&self, email: &str) -> Client {
+        let c = client();
+        let res = self.login(&c, email, PASSWORD).await;
+        assert!(res.status().is_success() || res.status().is_redirection(), "sign-in failed: {}", res.status());
+        c
+    }
+
+    /// Calls a JSON server function.
+    pub async fn rpc(&self, client: &Client, name: &str, body: Value) -> Response {
+        client
+            .post(self.url(&format!("/rpc/{name}")))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn rpc_ok(&self, client: &Client, name: &str, body: Value) -> Value {
+        let res = self.rpc(client, name, body).await;
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{name}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+}
