@@ -97,8 +97,12 @@ pub fn internal(cause: impl std::fmt::Display) -> AppError {
 
 /// Sets the HTTP status of a server function's answer from its error, so that callers
 /// (and tests) see 401, 403, 404… instead of a blanket 500.
+///
+/// Only for calls over HTTP: when a page is rendered on the server it calls server
+/// functions directly, and their errors must not become the page's status.
 pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    if let Err(e) = &result {
+    let over_http = request_parts().is_some_and(|p| p.uri.path().starts_with("/rpc/"));
+    if let (Err(e), true) = (&result, over_http) {
         if let (Some(opts), Ok(code)) = (
             use_context::<leptos_axum::ResponseOptions>(),
             http::StatusCode::from_u16(e.status()),

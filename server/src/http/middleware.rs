@@ -1,5 +1,5 @@
 //! Middleware: request ids and client addresses, security headers, the cross-site request
-//! check, the session gate for server functions, and the first-run redirects.
+//! check, the session gate for server functions, and the page redirects.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -110,7 +110,8 @@ pub async fn origin_check(req: Request<Body>, next: Next) -> Response {
 /// Every server function except sign-in and setup needs a live session. The function
 /// checks again itself; this gate answers before any argument is parsed.
 pub async fn rpc_session_gate(State(state): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
-    if PUBLIC_ENDPOINTS.contains(&req.uri().path()) {
+    let path = req.uri().path();
+    if !path.starts_with("/rpc/") || PUBLIC_ENDPOINTS.contains(&path) {
         return next.run(req).await;
     }
     match session::viewer_from_headers(&state, req.headers()).await {
@@ -133,17 +134,31 @@ fn app_error(error: AppError) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `/setup` exists only while no user does; until then every page leads to it.
-pub async fn first_run_gate(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+/// Where a page request should go instead: `/setup` exists only while no user does (and
+/// until then every page leads to it); Settings needs a session; sign-in does not.
+pub async fn page_gate(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
     let path = req.uri().path();
-    let is_page = req.method() == Method::GET
-        && (path == "/" || path == "/setup" || path == "/login" || path.starts_with("/settings"));
-    if !is_page {
+    let is_settings = path == "/" || path == "/settings" || path.starts_with("/settings/");
+    if req.method() != Method::GET || !(is_settings || path == "/setup" || path == "/login") {
         return next.run(req).await;
     }
-    match state.store.any_user_exists().await {
-        Ok(true) if path == "/setup" => Redirect::to("/login").into_response(),
-        Ok(false) if path != "/setup" => Redirect::to("/setup").into_response(),
+    let any_user = match state.store.any_user_exists().await {
+        Ok(any) => any,
+        Err(e) => {
+            tracing::error!("page gate: {e}");
+            return next.run(req).await;
+        }
+    };
+    if !any_user {
+        return if path == "/setup" { next.run(req).await } else { Redirect::to("/setup").into_response() };
+    }
+    if path == "/setup" {
+        return Redirect::to("/login").into_response();
+    }
+    let signed_in = matches!(session::viewer_from_headers(&state, req.headers()).await, Ok(Some(_)));
+    match (signed_in, is_settings) {
+        (false, true) => Redirect::to("/login").into_response(),
+        (true, false) => Redirect::to("/settings").into_response(),
         _ => next.run(req).await,
     }
 }
