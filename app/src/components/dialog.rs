@@ -1,7 +1,9 @@
 //! A modal dialog: focus moves in when it opens and is trapped inside, Escape closes it,
 //! and focus returns to the control that opened it when it closes.
 
-use leptos::{ev::KeyboardEvent, prelude::*};
+use leptos::prelude::*;
+#[cfg(feature = "hydrate")]
+use leptos::ev::KeyboardEvent;
 
 /// Elements that take keyboard focus, in document order.
 #[cfg(feature = "hydrate")]
@@ -53,18 +55,25 @@ pub fn Modal(
         });
     }
 
-    let on_keydown = move |ev: KeyboardEvent| match ev.key().as_str() {
-        "Escape" => {
-            ev.prevent_default();
-            ev.stop_propagation();
-            on_close.run(());
-        }
-        "Tab" => {
-            #[cfg(feature = "hydrate")]
-            trap_tab(&ev, panel);
-        }
-        _ => {}
-    };
+    // Listen on the window, not the dialog: when the dialog's content changes (the form
+    // gives way to the generated secret) focus may fall to <body>, and Escape and Tab
+    // must still work.
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = window_event_listener(leptos::ev::keydown, move |ev: KeyboardEvent| {
+            match ev.key().as_str() {
+                "Escape" => {
+                    ev.prevent_default();
+                    on_close.run(());
+                }
+                "Tab" => trap_tab(&ev, panel),
+                _ => {}
+            }
+        });
+        on_cleanup(move || handle.remove());
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = on_close;
 
     view! {
         <div class="modal-backdrop">
@@ -75,7 +84,6 @@ pub fn Modal(
                 aria-labelledby="dialog-title"
                 aria-describedby=described_by
                 node_ref=panel
-                on:keydown=on_keydown
             >
                 <h2 id="dialog-title" class="modal-title">
                     {title}

@@ -16,6 +16,13 @@ pub fn RevealOnce(
     let copied = RwSignal::new(false);
     let fallback = RwSignal::new(false);
     let input = NodeRef::<leptos::html::Input>::new();
+    let copy_button = NodeRef::<leptos::html::Button>::new();
+    // The secret replaces whatever had focus (the form's submit button): put focus on Copy.
+    Effect::new(move |_| {
+        if let Some(button) = copy_button.get() {
+            let _ = button.focus();
+        }
+    });
 
     let copy = move |_| {
         #[cfg(feature = "hydrate")]
@@ -63,7 +70,7 @@ pub fn RevealOnce(
                     node_ref=input
                     on:focus=move |_| select_all(input)
                 />
-                <button type="button" class="button" data-autofocus on:click=copy>
+                <button type="button" class="button" node_ref=copy_button on:click=copy>
                     {move || if copied.get() { "Copied" } else { "Copy" }}
                 </button>
             </div>

@@ -1,0 +1,56 @@
+import { test as base, expect, Page } from '@playwright/test';
+
+export const ADMIN = { email: 'admin@acme.test', password: 'admin password 123' };
+export const MEMBER = { email: 'member@acme.test', password: 'member password 123' };
+
+/** Fails the test on any console error or uncaught exception (hydration warnings included). */
+export const test = base.extend<{ consoleErrors: string[] }>({
+  consoleErrors: [
+    async ({ page }, use) => {
+      const errors: string[] = [];
+      page.on('console', (msg) => {
+        const text = msg.text();
+        // Chromium logs every non-2xx fetch. A refused sign-in (401), a field error (400) or
+        // a name clash (409) from a server function is an expected answer the page shows;
+        // anything else (a missing asset, a 5xx) is a failure.
+        const expectedAnswer = /^Failed to load resource: the server responded with a status of (400|401|409|429) /.test(text);
+        if ((msg.type() === 'error' && !expectedAnswer) || (msg.type() === 'warning' && /hydrat/i.test(text))) {
+          errors.push(`${msg.type()}: ${text}`);
+        }
+      });
+      page.on('response', (res) => {
+        if (res.status() >= 500) errors.push(`HTTP ${res.status()} from ${res.url()}`);
+      });
+      page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+      await use(errors);
+      expect(errors, 'browser console errors').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+
+export { expect };
+
+/** Waits until the WASM has hydrated the page, so clicks reach Leptos handlers. */
+export async function hydrated(page: Page) {
+  await page.locator('body[data-hydrated="true"]').waitFor();
+}
+
+export async function goto(page: Page, path: string) {
+  await page.goto(path);
+  await hydrated(page);
+}
+
+export async function signIn(page: Page, who: { email: string; password: string }) {
+  await goto(page, '/login');
+  await page.getByLabel('Email').fill(who.email);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/settings/);
+  await hydrated(page);
+}
+
+/** A name no other test uses. */
+export function unique(prefix: string) {
+  return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+}
