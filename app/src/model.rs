@@ -134,17 +134,27 @@ impl TokenKind {
 pub enum TokenStatusFilter {
     #[default]
     Active,
+    /// Active tokens never used, or last used more than 90 days ago.
+    Unused,
     Revoked,
     All,
 }
 
+/// What "unused" means for the status filter.
+pub const UNUSED_AFTER_SECS: i64 = 90 * 86_400;
+
 impl TokenStatusFilter {
-    pub const ALL: [TokenStatusFilter; 3] =
-        [TokenStatusFilter::Active, TokenStatusFilter::Revoked, TokenStatusFilter::All];
+    pub const ALL: [TokenStatusFilter; 4] = [
+        TokenStatusFilter::Active,
+        TokenStatusFilter::Unused,
+        TokenStatusFilter::Revoked,
+        TokenStatusFilter::All,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TokenStatusFilter::Active => "active",
+            TokenStatusFilter::Unused => "unused",
             TokenStatusFilter::Revoked => "revoked",
             TokenStatusFilter::All => "all",
         }
@@ -157,6 +167,7 @@ impl TokenStatusFilter {
     pub fn label(self) -> &'static str {
         match self {
             TokenStatusFilter::Active => "Active",
+            TokenStatusFilter::Unused => "Unused 90+ days",
             TokenStatusFilter::Revoked => "Revoked",
             TokenStatusFilter::All => "All",
         }

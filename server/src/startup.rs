@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 use app::{
     domain,
     model::Role,
-    server::{db::CreateAdminError, now, password::Hasher, throttle::LoginThrottle, AppState, SecurityConfig, Store},
+    server::{db::CreateAdminError, last_used::LastUsed, now, password::Hasher, throttle::LoginThrottle, AppState, SecurityConfig, Store},
     shell, App,
 };
 use axum::Router;
@@ -42,10 +42,11 @@ impl Application {
             .build();
         let state = AppState {
             leptos_options,
-            store,
+            store: store.clone(),
             security: SecurityConfig { secure_cookies: args.secure_cookies, ..SecurityConfig::default() },
             throttle: Arc::new(LoginThrottle::default()),
             passwords,
+            last_used: LastUsed::start(store.clone()),
         };
         let router = router(state.clone(), &args);
         Ok(Application { address, listener, router, state })

@@ -4,8 +4,10 @@
 pub mod db;
 pub mod password;
 pub mod session;
+pub mod last_used;
 pub mod throttle;
 pub mod token_secret;
+pub mod tokens;
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
@@ -44,11 +46,18 @@ pub struct AppState {
     pub security: SecurityConfig,
     pub throttle: Arc<throttle::LoginThrottle>,
     pub passwords: password::Hasher,
+    pub last_used: last_used::LastUsed,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
+    }
+}
+
+impl crate::model::Viewer {
+    pub fn actor(&self) -> tokens::Actor {
+        tokens::Actor { organization_id: self.organization_id, user_id: self.user_id }
     }
 }
 

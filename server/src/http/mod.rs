@@ -1,6 +1,7 @@
 //! The HTTP surface around the Leptos app: server-function endpoint, health checks,
 //! and the middleware every request passes through.
 
+pub mod api;
 pub mod middleware;
 
 use axum::{
@@ -19,12 +20,14 @@ use crate::config::ServeArgs;
 /// Server functions take small JSON or form bodies; the file API sets its own limit.
 const RPC_BODY_LIMIT: usize = 64 * 1024;
 
-pub fn wire(pages: Router<AppState>, state: AppState, _args: &ServeArgs) -> Router {
+pub fn wire(pages: Router<AppState>, state: AppState, args: &ServeArgs) -> Router {
+    let api = api::router(api::ApiConfig { max_upload_bytes: args.max_upload_bytes, data_dir: args.data_dir.clone() });
     // `pages` also carries the server functions: leptos_axum registers each at its
     // `/rpc/...` path. The session gate is a layer over everything, and only acts there.
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .nest("/api/v1", api)
         .merge(pages)
         .layer(from_fn_with_state(state.clone(), middleware::rpc_session_gate))
         .layer(from_fn_with_state(state.clone(), middleware::page_gate))

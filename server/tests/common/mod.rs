@@ -27,7 +27,40 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Everything the servers of this test binary log, at every level.
+pub static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Everything the server logs, at every level; the test's own HTTP client (reqwest and
+        // its cookie jar, which log cookies they receive) is not the server and is left out.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace,cookie_store=off,reqwest=off"))
+            .with_ansi(false)
+            .with_writer(|| LogSink)
+            .try_init();
+    });
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+}
+
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    capture_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut args = ServeArgs {
         database: DatabaseArgs { database_url: format!("sqlite:{}", dir.path().join("tokenwell.db").display()) },

@@ -1,15 +1,21 @@
 //! All SQL lives under this module. Server functions and HTTP handlers call these methods
 //! and never write a query themselves, so a second backend (PostgreSQL) only touches here.
 
+mod api;
 mod sessions;
 mod tokens;
 mod users;
 
+pub use api::{FileRecord, TokenAuth};
 pub use sessions::SessionUser;
 pub use tokens::{CreateTokenError, TokenListing};
 pub use users::{CreateAdminError, LoginRecord};
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{atomic::AtomicU64, Arc},
+    time::Duration,
+};
 
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -36,6 +42,7 @@ pub enum OpenError {
 pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
+    token_lookups: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -68,7 +75,7 @@ impl Store {
             .min_connections(1)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Store { read, write })
+        Ok(Store { read, write, token_lookups: Arc::default() })
     }
 
     /// A write transaction that holds SQLite's write lock from its first statement.

@@ -36,6 +36,7 @@ const LIST_FILTER: &str = "t.organization_id = ?1 \
     AND (?2 = '' OR instr(t.name_key, ?2) > 0) \
     AND (?3 IS NULL OR t.kind = ?3) \
     AND (CASE ?4 WHEN 'active' THEN t.revoked_at IS NULL \
+                 WHEN 'unused' THEN t.revoked_at IS NULL AND (t.last_used_at IS NULL OR t.last_used_at < ?5) \
                  WHEN 'revoked' THEN t.revoked_at IS NOT NULL \
                  ELSE 1 END)";
 
@@ -98,7 +99,9 @@ impl Store {
         &self,
         organization_id: i64,
         query: &TokenQuery,
+        now: i64,
     ) -> Result<TokenListing, sqlx::Error> {
+        let unused_before = now - crate::model::UNUSED_AFTER_SECS;
         let needle = query.q.trim().to_lowercase();
         let kind = query.kind.map(TokenKind::as_str);
         let status = query.status.as_str();
@@ -107,18 +110,20 @@ impl Store {
             .bind(&needle)
             .bind(kind)
             .bind(status)
+            .bind(unused_before)
             .fetch_one(&self.read)
             .await?;
         let per_page = TOKENS_PER_PAGE;
         let requested = (query.page.max(1) as u64 - 1) * per_page as u64;
         let offset = super::users::clamp_offset(requested, total as u64, per_page);
         let rows = sqlx::query(&format!(
-            "SELECT {ROW_COLUMNS} {ROW_JOINS} WHERE {LIST_FILTER} ORDER BY t.id DESC LIMIT ?5 OFFSET ?6"
+            "SELECT {ROW_COLUMNS} {ROW_JOINS} WHERE {LIST_FILTER} ORDER BY t.id DESC LIMIT ?6 OFFSET ?7"
         ))
         .bind(organization_id)
         .bind(&needle)
         .bind(kind)
         .bind(status)
+        .bind(unused_before)
         .bind(per_page as i64)
         .bind(offset as i64)
         .fetch_all(&self.read)
@@ -316,7 +321,7 @@ mod tests {
         // The same name is free in the other organization.
         make(&store, globex, hank, TokenKind::Api, "shared-name").await.unwrap();
         let query = TokenQuery { status: TokenStatusFilter::All, ..Default::default() };
-        let listed = store.list_tokens(globex, &query).await.unwrap();
+        let listed = store.list_tokens(globex, &query, 1_000).await.unwrap();
         assert_eq!(listed.total, 1);
         assert!(listed.rows.iter().all(|r| r.id != t.id));
         assert!(store.token(globex, t.id).await.unwrap().is_none());
@@ -340,24 +345,24 @@ mod tests {
             status,
             page,
         };
-        let first = store.list_tokens(org, &q("", None, TokenStatusFilter::Active, 1)).await.unwrap();
+        let first = store.list_tokens(org, &q("", None, TokenStatusFilter::Active, 1), 1_000).await.unwrap();
         assert_eq!(first.total, 61);
         assert_eq!(first.rows.len(), 25);
         assert_eq!(first.rows[0].id, f.id, "newest first");
-        let last = store.list_tokens(org, &q("", None, TokenStatusFilter::Active, 3)).await.unwrap();
+        let last = store.list_tokens(org, &q("", None, TokenStatusFilter::Active, 3), 1_000).await.unwrap();
         assert_eq!(last.rows.len(), 11);
-        let beyond = store.list_tokens(org, &q("", None, TokenStatusFilter::Active, 99)).await.unwrap();
+        let beyond = store.list_tokens(org, &q("", None, TokenStatusFilter::Active, 99), 1_000).await.unwrap();
         assert_eq!((beyond.page, beyond.rows.len()), (3, 11));
-        let named = store.list_tokens(org, &q("SEED-00001", None, TokenStatusFilter::Active, 1)).await.unwrap();
+        let named = store.list_tokens(org, &q("SEED-00001", None, TokenStatusFilter::Active, 1), 1_000).await.unwrap();
         assert_eq!(named.total, 10);
-        let seed_all = store.list_tokens(org, &q("seed", None, TokenStatusFilter::All, 1)).await.unwrap();
+        let seed_all = store.list_tokens(org, &q("seed", None, TokenStatusFilter::All, 1), 1_000).await.unwrap();
         assert_eq!(seed_all.total, 61);
-        let revoked = store.list_tokens(org, &q("", None, TokenStatusFilter::Revoked, 1)).await.unwrap();
+        let revoked = store.list_tokens(org, &q("", None, TokenStatusFilter::Revoked, 1), 1_000).await.unwrap();
         assert_eq!(revoked.total, 1);
         assert_eq!(revoked.rows[0].name, "Old-Seed-Thing");
-        let forwarders = store.list_tokens(org, &q("", Some(TokenKind::Forwarder), TokenStatusFilter::All, 1)).await.unwrap();
+        let forwarders = store.list_tokens(org, &q("", Some(TokenKind::Forwarder), TokenStatusFilter::All, 1), 1_000).await.unwrap();
         assert_eq!(forwarders.total, 1);
         // LIKE wildcards in the filter are plain characters.
-        assert_eq!(store.list_tokens(org, &q("%", None, TokenStatusFilter::All, 1)).await.unwrap().total, 0);
+        assert_eq!(store.list_tokens(org, &q("%", None, TokenStatusFilter::All, 1), 1_000).await.unwrap().total, 0);
     }
 }

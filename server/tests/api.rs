@@ -1,0 +1,432 @@
+//! The token-authenticated API: one test per cell of the contract's permission table, plus
+//! revocation, principals' state, malformed credentials, tenancy and "last used".
+
+mod common;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use app::model::Role;
+use common::*;
+use reqwest::{header, Client, StatusCode};
+use serde_json::{json, Value};
+use sha2::Digest;
+
+struct Org {
+    admin: Client,
+    admin_id: i64,
+}
+
+/// An organization with a signed-in admin, plus a member and a read-only user.
+async fn org(app: &TestApp, name: &str) -> Org {
+    let slug = name.to_lowercase();
+    let admin_id = app.add_user(name, &format!("admin@{slug}.test"), Role::Admin).await;
+    app.add_user(name, &format!("member@{slug}.test"), Role::Member).await;
+    app.add_user(name, &format!("reader@{slug}.test"), Role::ReadOnly).await;
+    Org { admin: app.signed_in(&format!("admin@{slug}.test")).await, admin_id }
+}
+
+/// Generates a token in the console as `client`; returns (id, secret).
+async fn generate(app: &TestApp, client: &Client, kind: &str, name: &str) -> (i64, String) {
+    let g = app.rpc_ok(client, "generate_token", json!({"kind": kind, "name": name})).await;
+    (g["token"]["id"].as_i64().unwrap(), g["secret"].as_str().unwrap().to_string())
+}
+
+async fn call(app: &TestApp, method: &str, path: &str, token: &str) -> reqwest::Response {
+    let c = client();
+    let req = match method {
+        "GET" => c.get(app.url(path)),
+        "POST" => c.post(app.url(path)),
+        "DELETE" => c.delete(app.url(path)),
+        _ => unreachable!(),
+    };
+    req.bearer_auth(token).body("file contents").send().await.unwrap()
+}
+
+async fn status(app: &TestApp, method: &str, path: &str, token: &str) -> StatusCode {
+    call(app, method, path, token).await.status()
+}
+
+/// The contract's table: endpoint × (API/CLI token by creator role, File Forwarder token).
+#[tokio::test]
+async fn permission_table() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let member = app.signed_in("member@acme.test").await;
+    let reader = app.signed_in("reader@acme.test").await;
+    // Members and read-only users cannot generate tokens in the console; their tokens come
+    // from an admin who is later demoted, which is exactly what the table's rows mean.
+    let (_, admin_token) = generate(&app, &acme.admin, "api", "admin-token").await;
+    let (_, fwd_token) = generate(&app, &acme.admin, "forwarder", "fwd").await;
+    let _ = (member, reader);
+    let member_id = app.scalar("SELECT id FROM users WHERE email = 'member@acme.test'").await;
+    let reader_id = app.scalar("SELECT id FROM users WHERE email = 'reader@acme.test'").await;
+    app.sql(&format!("UPDATE users SET role = 'admin' WHERE id IN ({member_id}, {reader_id})")).await;
+    let m = app.signed_in("member@acme.test").await;
+    let r = app.signed_in("reader@acme.test").await;
+    let (_, member_token) = generate(&app, &m, "api", "member-token").await;
+    let (_, reader_token) = generate(&app, &r, "api", "reader-token").await;
+    app.sql(&format!("UPDATE users SET role = 'member' WHERE id = {member_id}")).await;
+    app.sql(&format!("UPDATE users SET role = 'read_only' WHERE id = {reader_id}")).await;
+
+    let ok = |s: StatusCode| s.is_success();
+    let forbidden = |s: StatusCode| s == StatusCode::FORBIDDEN;
+    let table: [(&str, &str, [bool; 4]); 6] = [
+        // (method, path, [admin, member, read-only, forwarder] allowed?)
+        ("GET", "/api/v1/whoami", [true, true, true, true]),
+        ("POST", "/api/v1/files?name=a.txt", [true, true, false, true]),
+        ("GET", "/api/v1/files", [true, true, true, false]),
+        ("GET", "/api/v1/tokens", [true, false, false, false]),
+        ("POST", "/api/v1/tokens", [true, false, false, false]),
+        ("DELETE", "/api/v1/tokens/999999", [true, false, false, false]),
+    ];
+    for (method, path, allowed) in table {
+        for (token, who, allowed) in [
+            (&admin_token, "admin", allowed[0]),
+            (&member_token, "member", allowed[1]),
+            (&reader_token, "read-only", allowed[2]),
+            (&fwd_token, "forwarder", allowed[3]),
+        ] {
+            let res = call(&app, method, path, token).await;
+            let s = res.status();
+            if allowed {
+                // Allowed means "not refused for rights": the POST /tokens body is not JSON (400)
+                // and token 999999 does not exist (404).
+                assert!(ok(s) || s == StatusCode::BAD_REQUEST || s == StatusCode::NOT_FOUND, "{method} {path} as {who}: {s}");
+            } else {
+                assert!(forbidden(s), "{method} {path} as {who}: {s}");
+                assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().contains("insufficient_scope"));
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "insufficient_scope");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn whoami_and_files_round_trip() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let (id, token) = generate(&app, &acme.admin, "api", "cli").await;
+    let me: Value = call(&app, "GET", "/api/v1/whoami", &token).await.json().await.unwrap();
+    assert_eq!(me["organization"]["name"], "Acme");
+    assert_eq!(me["token"], json!({"id": id, "name": "cli", "type": "api"}));
+    assert_eq!(me["principal"]["id"], acme.admin_id);
+    assert_eq!(me["principal"]["kind"], "user");
+    assert_eq!(me["principal"]["role"], "admin");
+
+    let (_, fwd) = generate(&app, &acme.admin, "forwarder", "dc-east").await;
+    let me: Value = call(&app, "GET", "/api/v1/whoami", &fwd).await.json().await.unwrap();
+    assert_eq!(me["principal"]["name"], "Forwarder: dc-east");
+    assert_eq!(me["principal"]["kind"], "forwarder");
+    assert_eq!(me["principal"]["role"], Value::Null);
+
+    let res = call(&app, "POST", "/api/v1/files?name=report.pdf", &fwd).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let file: Value = res.json().await.unwrap();
+    assert_eq!(file["name"], "report.pdf");
+    assert_eq!(file["size"], 13);
+    let sha = file["sha256"].as_str().unwrap();
+    let expected: String = sha2::Sha256::digest(b"file contents").iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(sha, expected);
+    assert_eq!(sha.len(), 64);
+    let stored = app.dir.path().join("files").join("files").join(&sha[..2]).join(sha);
+    assert_eq!(std::fs::read(stored).unwrap(), b"file contents");
+    let list: Value = call(&app, "GET", "/api/v1/files", &token).await.json().await.unwrap();
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["files"][0]["sha256"], sha);
+    // A bad name is refused and stores nothing.
+    assert_eq!(status(&app, "POST", "/api/v1/files", &fwd).await, StatusCode::BAD_REQUEST);
+    assert_eq!(app.scalar("SELECT count(*) FROM files").await, 1);
+}
+
+#[tokio::test]
+async fn oversized_upload_is_413() {
+    let app = spawn_app_with(|a| a.max_upload_bytes = 1024).await;
+    let acme = org(&app, "Acme").await;
+    let (_, fwd) = generate(&app, &acme.admin, "forwarder", "fwd").await;
+    let res = client()
+        .post(app.url("/api/v1/files?name=big.bin"))
+        .bearer_auth(&fwd)
+        .body(vec![0u8; 2048])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.scalar("SELECT count(*) FROM files").await, 0);
+    let res = client().post(app.url("/api/v1/files?name=ok.bin")).bearer_auth(&fwd).body(vec![0u8; 1024]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn tokens_endpoints_match_the_console() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let (_, admin) = generate(&app, &acme.admin, "api", "automation").await;
+    let c = client();
+    let res = c.post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&json!({"type": "forwarder", "name": "dc-west"})).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    let created: Value = res.json().await.unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.starts_with("twf_") && secret.len() == 42);
+    assert_eq!(app.scalar("SELECT count(*) FROM users WHERE name = 'Forwarder: dc-west' AND kind = 'forwarder'").await, 1);
+    // Same validation as the console.
+    let dup = c.post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&json!({"type": "api", "name": "DC-WEST"})).send().await.unwrap();
+    assert_eq!(dup.status(), StatusCode::CONFLICT);
+    let bad = c.post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&json!({"type": "api", "name": "  "})).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let list: Value = c.get(app.url("/api/v1/tokens?q=dc")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["total"], 1);
+    assert!(!list.to_string().contains(secret), "listing must not carry secrets");
+    let id = created["token"]["id"].as_i64().unwrap();
+    let first: Value = c.delete(app.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(first["revoked_now"], true);
+    let second: Value = c.delete(app.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(second["revoked_now"], false);
+    assert_eq!(status(&app, "GET", "/api/v1/whoami", secret).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn revoked_in_the_console_means_401_on_the_next_request_even_under_load() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let (id, token) = generate(&app, &acme.admin, "api", "busy").await;
+    assert_eq!(status(&app, "GET", "/api/v1/whoami", &token).await, StatusCode::OK);
+
+    let revoked_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let results: Arc<Mutex<Vec<(Instant, StatusCode)>>> = Arc::default();
+    let stop = Instant::now() + Duration::from_secs(3);
+    let mut workers = Vec::new();
+    for _ in 0..50 {
+        let (url, token, results, revoked_at) = (app.url("/api/v1/whoami"), token.clone(), results.clone(), revoked_at.clone());
+        workers.push(tokio::spawn(async move {
+            let c = client();
+            while Instant::now() < stop {
+                let started = Instant::now();
+                let s = c.get(&url).bearer_auth(&token).send().await.unwrap().status();
+                results.lock().unwrap().push((started, s));
+                if revoked_at.lock().unwrap().is_some_and(|t| started > t + Duration::from_millis(300)) {
+                    break;
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let res = app.rpc(&acme.admin, "revoke_token", json!({"id": id})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let done = Instant::now();
+    *revoked_at.lock().unwrap() = Some(done);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let results = results.lock().unwrap();
+    let after: Vec<_> = results.iter().filter(|(t, _)| *t > done).collect();
+    assert!(!after.is_empty(), "some requests must start after the revoke");
+    assert!(after.iter().all(|(_, s)| *s == StatusCode::UNAUTHORIZED), "a request after the revoke succeeded");
+    assert!(results.iter().any(|(t, s)| *t < done && *s == StatusCode::OK));
+}
+
+#[tokio::test]
+async fn creator_role_and_status_apply_at_once() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let (_, token) = generate(&app, &acme.admin, "api", "ops").await;
+    let (_, fwd) = generate(&app, &acme.admin, "forwarder", "dc").await;
+    assert_eq!(status(&app, "GET", "/api/v1/tokens", &token).await, StatusCode::OK);
+    app.sql(&format!("UPDATE users SET role = 'member' WHERE id = {}", acme.admin_id)).await;
+    assert_eq!(status(&app, "GET", "/api/v1/tokens", &token).await, StatusCode::FORBIDDEN);
+    assert_eq!(status(&app, "GET", "/api/v1/whoami", &token).await, StatusCode::OK);
+    app.sql(&format!("UPDATE users SET role = 'admin', status = 'disabled' WHERE id = {}", acme.admin_id)).await;
+    assert_eq!(status(&app, "GET", "/api/v1/whoami", &token).await, StatusCode::UNAUTHORIZED);
+    // The forwarder token acts as its own account, not as the disabled creator.
+    assert_eq!(status(&app, "GET", "/api/v1/whoami", &fwd).await, StatusCode::OK);
+    app.sql(&format!("UPDATE users SET status = 'active' WHERE id = {}", acme.admin_id)).await;
+    assert_eq!(status(&app, "GET", "/api/v1/tokens", &token).await, StatusCode::OK);
+
+    app.sql("UPDATE users SET status = 'disabled' WHERE name = 'Forwarder: dc'").await;
+    assert_eq!(status(&app, "POST", "/api/v1/files?name=x", &fwd).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.scalar("SELECT count(*) FROM tokens WHERE name = 'dc' AND revoked_at IS NULL").await, 1);
+    app.sql("UPDATE users SET status = 'active' WHERE name = 'Forwarder: dc'").await;
+    assert_eq!(status(&app, "POST", "/api/v1/files?name=x", &fwd).await, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn bad_credentials_are_refused_without_a_database_query() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let (_, token) = generate(&app, &acme.admin, "api", "cli").await;
+    let mut changed = token.clone().into_bytes();
+    changed[10] = if changed[10] == b'A' { b'B' } else { b'A' };
+    let changed = String::from_utf8(changed).unwrap();
+    let wrong_prefix = token.replacen("twa_", "twx_", 1);
+    let huge = format!("Bearer {}", "a".repeat(10_000));
+    let basic = "Basic YWRtaW46cGFzc3dvcmQ=".to_string();
+    let before = app.state.store.token_lookups();
+    let c = client();
+    for header_value in [Some(format!("Bearer {changed}")), Some(format!("Bearer {wrong_prefix}")), Some(String::new()), Some(basic), Some(huge), None, Some("Bearer".into())] {
+        let mut req = c.get(app.url("/api/v1/whoami"));
+        if let Some(v) = &header_value {
+            req = req.header(header::AUTHORIZATION, v);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{:?}", header_value.map(|v| v.chars().take(30).collect::<String>()));
+        assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Bearer"));
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_token");
+    }
+    assert_eq!(app.state.store.token_lookups(), before, "a malformed token reached the database");
+    // A well-formed, checksummed token that does not exist does query (once).
+    let unknown = app_secret_like(&token);
+    assert_eq!(status(&app, "GET", "/api/v1/whoami", &unknown).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.state.store.token_lookups(), before + 1);
+}
+
+/// A valid-looking API token that was never issued.
+fn app_secret_like(_: &str) -> String {
+    app::server::token_secret::TokenSecret::generate(app::model::TokenKind::Api).unwrap().expose().to_string()
+}
+
+#[tokio::test]
+async fn sessions_do_not_open_the_api_and_tokens_do_not_open_the_console() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let (_, token) = generate(&app, &acme.admin, "api", "cli").await;
+    assert_eq!(acme.admin.get(app.url("/api/v1/whoami")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let res = client()
+        .post(app.url("/rpc/list_tokens"))
+        .bearer_auth(&token)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(r#"{"query":{"q":"","kind":null,"status":"active","page":1}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn organizations_cannot_reach_each_other() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let globex = org(&app, "Globex").await;
+    let (acme_id, acme_token) = generate(&app, &acme.admin, "api", "acme-admin").await;
+    let (_, globex_token) = generate(&app, &globex.admin, "api", "globex-admin").await;
+    let (_, acme_fwd) = generate(&app, &acme.admin, "forwarder", "acme-fwd").await;
+    assert_eq!(status(&app, "POST", "/api/v1/files?name=secret.txt", &acme_fwd).await, StatusCode::CREATED);
+
+    let list: Value = call(&app, "GET", "/api/v1/tokens?status=all", &globex_token).await.json().await.unwrap();
+    assert_eq!(list["total"], 1);
+    assert!(!list.to_string().contains("acme"));
+    let files: Value = call(&app, "GET", "/api/v1/files", &globex_token).await.json().await.unwrap();
+    assert_eq!(files["total"], 0);
+    let foreign = call(&app, "DELETE", &format!("/api/v1/tokens/{acme_id}"), &globex_token).await;
+    let unknown = call(&app, "DELETE", "/api/v1/tokens/987654", &globex_token).await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    assert_eq!(foreign.text().await.unwrap(), unknown.text().await.unwrap());
+    assert_eq!(status(&app, "GET", "/api/v1/whoami", &acme_token).await, StatusCode::OK);
+    // The console's revoke answers a foreign id exactly like an unknown one, too.
+    let foreign = app.rpc(&globex.admin, "revoke_token", json!({"id": acme_id})).await;
+    let unknown = app.rpc(&globex.admin, "revoke_token", json!({"id": 987654})).await;
+    assert_eq!((foreign.status(), unknown.status()), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(foreign.text().await.unwrap(), unknown.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn last_used_is_written_once_for_a_burst_and_shown_in_the_listing() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let (id, token) = generate(&app, &acme.admin, "api", "burst").await;
+    let before = app.state.last_used.writes();
+    let c = client();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (c, url, token) = (c.clone(), app.url("/api/v1/whoami"), token.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..100 {
+                assert_eq!(c.get(&url).bearer_auth(&token).send().await.unwrap().status(), StatusCode::OK);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // The write happens in the background; give it a moment.
+    for _ in 0..50 {
+        if app.state.last_used.writes() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(app.state.last_used.writes() - before, 1, "1,000 requests within a minute, one write");
+    let listed = app.rpc_ok(&acme.admin, "list_tokens", json!({"query": {"q": "burst", "kind": null, "status": "active", "page": 1}})).await;
+    let row = &listed["rows"][0];
+    assert_eq!(row["id"], id);
+    assert!(row["last_used_at"].as_i64().is_some());
+    assert_eq!(row["last_used_ip"], "127.0.0.1");
+    // "Unused 90+ days" lists never-used tokens, not this one.
+    let (_, _) = generate(&app, &acme.admin, "api", "idle").await;
+    let unused = app.rpc_ok(&acme.admin, "list_tokens", json!({"query": {"q": "", "kind": null, "status": "unused", "page": 1}})).await;
+    let names: Vec<_> = unused["rows"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
+    assert!(names.contains(&"idle".to_string()) && !names.contains(&"burst".to_string()), "{names:?}");
+    app.sql(&format!("UPDATE tokens SET last_used_at = last_used_at - 91 * 86400 WHERE id = {id}")).await;
+    let unused = app.rpc_ok(&acme.admin, "list_tokens", json!({"query": {"q": "burst", "kind": null, "status": "unused", "page": 1}})).await;
+    assert_eq!(unused["total"], 1);
+}
+
+#[tokio::test]
+async fn openapi_describes_the_endpoints() {
+    let app = spawn_app().await;
+    let doc: Value = client().get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/api/v1/whoami", "/api/v1/files", "/api/v1/tokens", "/api/v1/tokens/{id}"] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+}
+
+#[tokio::test]
+async fn logs_never_contain_secrets_passwords_or_session_ids() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let (id, token) = generate(&app, &acme.admin, "api", "logged").await;
+    let (_, fwd) = generate(&app, &acme.admin, "forwarder", "logged-fwd").await;
+    status(&app, "GET", "/api/v1/whoami", &token).await;
+    status(&app, "POST", "/api/v1/files?name=x", &fwd).await;
+    status(&app, "GET", "/api/v1/files", &fwd).await;
+    let mut typo = token.clone();
+    typo.replace_range(20..21, if &token[20..21] == "x" { "y" } else { "x" });
+    status(&app, "GET", "/api/v1/whoami", &typo).await;
+    let created: Value = client()
+        .post(app.url("/api/v1/tokens"))
+        .bearer_auth(&token)
+        .json(&json!({"type": "api", "name": "via-api"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api_secret = created["secret"].as_str().unwrap().to_string();
+    app.rpc(&acme.admin, "revoke_token", json!({"id": id})).await;
+    status(&app, "GET", "/api/v1/whoami", &token).await;
+    app.login(&client(), "admin@acme.test", "a wrong password here").await;
+    let res = app.login(&client(), "member@acme.test", PASSWORD).await;
+    let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().split('=').nth(1).unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let logs = captured_logs();
+    assert!(logs.contains("token generated") && logs.contains("API authentication failed"), "log capture is not working");
+    assert!(logs.contains("revoked token") && logs.contains(&format!("token_id=Some({id})")), "revoked use is audited with its id");
+    let secret_shape = regex_lite::Regex::new(r"tw[af]_[0-9A-Za-z]{38}").unwrap();
+    assert!(secret_shape.find(&logs).is_none(), "a token secret reached the log");
+    for needle in [&token, &fwd, &api_secret, &typo, &cookie, &PASSWORD.to_string(), &"a wrong password here".to_string()] {
+        if let Some(at) = logs.find(needle.as_str()) {
+            let line_start = logs[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
+            let line: String = logs[line_start..].lines().next().unwrap_or_default().chars().take(300).collect();
+            panic!("a secret reached the log: {}", line.replace(needle.as_str(), "[SECRET]"));
+        }
+    }
+}
