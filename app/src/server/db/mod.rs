@@ -63,7 +63,10 @@ impl Store {
                 std::fs::create_dir_all(dir)?;
             }
         }
+        // No ping before each use: an embedded database does not drop connections, and the
+        // ping would double the round trips of every query.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .connect_with(options.clone())
@@ -71,7 +74,8 @@ impl Store {
         MIGRATIONS.run(&write).await?;
         let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u32;
         let read = SqlitePoolOptions::new()
-            .max_connections(readers * 2)
+            .test_before_acquire(false)
+            .max_connections(readers)
             .min_connections(1)
             .connect_with(options.read_only(true))
             .await?;

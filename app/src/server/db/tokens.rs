@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{is_unique_violation, Store};
 use crate::{
     domain::TokenName,
-    model::{RevokeOutcome, TokenKind, TokenQuery, TokenRow, TOKENS_PER_PAGE},
+    model::{RevokeOutcome, TokenKind, TokenQuery, TokenRow, TokenStatusFilter, TOKENS_PER_PAGE},
     server::token_secret::TokenSecret,
 };
 
@@ -30,15 +30,46 @@ const ROW_COLUMNS: &str = "t.id, t.kind, t.name, t.hint, c.name, t.created_at, t
 const ROW_JOINS: &str =
     "FROM tokens t JOIN users c ON c.id = t.created_by LEFT JOIN users r ON r.id = t.revoked_by";
 
-// One fixed statement per query (prepared once per connection); unused filters are
-// switched off by their parameter rather than by building different SQL.
-const LIST_FILTER: &str = "t.organization_id = ?1 \
-    AND (?2 = '' OR instr(t.name_key, ?2) > 0) \
-    AND (?3 IS NULL OR t.kind = ?3) \
-    AND (CASE ?4 WHEN 'active' THEN t.revoked_at IS NULL \
-                 WHEN 'unused' THEN t.revoked_at IS NULL AND (t.last_used_at IS NULL OR t.last_used_at < ?5) \
-                 WHEN 'revoked' THEN t.revoked_at IS NOT NULL \
-                 ELSE 1 END)";
+/// The WHERE clause for a listing, with only the conditions the query uses, so SQLite
+/// plans each combination on its own (a handful of statements, each prepared once per
+/// connection). Values are bound in order: organization, then each condition's value.
+fn list_filter(query: &TokenQuery) -> String {
+    let mut sql = String::from("t.organization_id = ?");
+    if !query.q.trim().is_empty() {
+        sql.push_str(" AND instr(t.name_key, ?) > 0");
+    }
+    if query.kind.is_some() {
+        sql.push_str(" AND t.kind = ?");
+    }
+    sql.push_str(match query.status {
+        TokenStatusFilter::Active => " AND t.revoked_at IS NULL",
+        TokenStatusFilter::Unused => " AND t.revoked_at IS NULL AND (t.last_used_at IS NULL OR t.last_used_at < ?)",
+        TokenStatusFilter::Revoked => " AND t.revoked_at IS NOT NULL",
+        TokenStatusFilter::All => "",
+    });
+    sql
+}
+
+/// Binds the values of `list_filter`'s placeholders, in its order.
+fn bind_filter<'q, O>(
+    mut q: sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'q>>,
+    organization_id: i64,
+    query: &'q TokenQuery,
+    needle: &'q str,
+    unused_before: i64,
+) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'q>> {
+    q = q.bind(organization_id);
+    if !needle.is_empty() {
+        q = q.bind(needle);
+    }
+    if let Some(kind) = query.kind {
+        q = q.bind(kind.as_str());
+    }
+    if query.status == TokenStatusFilter::Unused {
+        q = q.bind(unused_before);
+    }
+    q
+}
 
 impl Store {
     /// Creates a token; for a File Forwarder token also its Forwarder Service Account, in the
@@ -95,6 +126,7 @@ impl Store {
     }
 
     /// One page of the organization's tokens, newest first, with the total that matches.
+    /// The count and the page run at the same time, on two read connections.
     pub async fn list_tokens(
         &self,
         organization_id: i64,
@@ -103,35 +135,34 @@ impl Store {
     ) -> Result<TokenListing, sqlx::Error> {
         let unused_before = now - crate::model::UNUSED_AFTER_SECS;
         let needle = query.q.trim().to_lowercase();
-        let kind = query.kind.map(TokenKind::as_str);
-        let status = query.status.as_str();
-        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM tokens t WHERE {LIST_FILTER}"))
-            .bind(organization_id)
-            .bind(&needle)
-            .bind(kind)
-            .bind(status)
-            .bind(unused_before)
-            .fetch_one(&self.read)
-            .await?;
-        let per_page = TOKENS_PER_PAGE;
-        let requested = (query.page.max(1) as u64 - 1) * per_page as u64;
-        let offset = super::users::clamp_offset(requested, total as u64, per_page);
-        let rows = sqlx::query(&format!(
-            "SELECT {ROW_COLUMNS} {ROW_JOINS} WHERE {LIST_FILTER} ORDER BY t.id DESC LIMIT ?6 OFFSET ?7"
-        ))
-        .bind(organization_id)
-        .bind(&needle)
-        .bind(kind)
-        .bind(status)
-        .bind(unused_before)
-        .bind(per_page as i64)
-        .bind(offset as i64)
-        .fetch_all(&self.read)
-        .await?;
+        let filter = list_filter(query);
+        let per_page = TOKENS_PER_PAGE as u64;
+        let requested = (query.page.max(1) as u64 - 1) * per_page;
+        let count_sql = format!("SELECT count(*) FROM tokens t WHERE {filter}");
+        let page_sql = format!("SELECT {ROW_COLUMNS} {ROW_JOINS} WHERE {filter} ORDER BY t.id DESC LIMIT ? OFFSET ?");
+        let count = bind_filter(sqlx::query_as::<_, (i64,)>(&count_sql), organization_id, query, &needle, unused_before)
+            .fetch_one(&self.read);
+        let page = bind_filter(sqlx::query_as::<_, TokenRowRecord>(&page_sql), organization_id, query, &needle, unused_before)
+            .bind(per_page as i64)
+            .bind(requested as i64)
+            .fetch_all(&self.read);
+        let ((total,), rows) = tokio::try_join!(count, page)?;
+        let total = total as u64;
+        let offset = super::users::clamp_offset(requested, total, TOKENS_PER_PAGE);
+        let rows = if offset == requested {
+            rows
+        } else {
+            // Asked past the end: show the last page instead.
+            bind_filter(sqlx::query_as::<_, TokenRowRecord>(&page_sql), organization_id, query, &needle, unused_before)
+                .bind(per_page as i64)
+                .bind(offset as i64)
+                .fetch_all(&self.read)
+                .await?
+        };
         Ok(TokenListing {
-            rows: rows.iter().map(token_row).collect(),
-            total: total as u64,
-            page: (offset / per_page as u64) as u32 + 1,
+            rows: rows.into_iter().map(|r| r.0).collect(),
+            total,
+            page: (offset / per_page) as u32 + 1,
         })
     }
 
@@ -178,6 +209,15 @@ where
     .fetch_optional(executor)
     .await?;
     Ok(row.as_ref().map(token_row))
+}
+
+/// A `TokenRow` read by `query_as`.
+struct TokenRowRecord(TokenRow);
+
+impl sqlx::FromRow<'_, sqlx::sqlite::SqliteRow> for TokenRowRecord {
+    fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(TokenRowRecord(token_row(row)))
+    }
 }
 
 fn token_row(r: &sqlx::sqlite::SqliteRow) -> TokenRow {
@@ -229,7 +269,6 @@ impl Store {
 mod tests {
     use super::super::test_support::fresh_store;
     use super::*;
-    use crate::model::TokenStatusFilter;
 
     async fn org_of(store: &Store, user: i64) -> i64 {
         sqlx::query_scalar("SELECT organization_id FROM users WHERE id = ?1")
