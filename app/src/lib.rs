@@ -91,6 +91,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=path!("/account")
+                    view=|| view! { <SettingsPage tab=Tab::Account /> }
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=path!("/settings/users")
                     view=|| view! { <SettingsPage tab=Tab::Users /> }
                     ssr=SsrMode::Async

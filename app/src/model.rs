@@ -183,6 +183,8 @@ pub struct Viewer {
     pub role: Role,
     pub organization_id: i64,
     pub organization_name: String,
+    /// Set for a user an admin added: they must choose their own password first.
+    pub must_change_password: bool,
 }
 
 impl Viewer {
@@ -201,6 +203,28 @@ pub struct UserRow {
     pub role: Option<Role>,
     pub status: UserStatus,
     pub created_at: i64,
+    /// For a Forwarder Service Account: the File Forwarder token it belongs to.
+    pub token: Option<LinkedToken>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkedToken {
+    pub id: i64,
+    pub name: String,
+    pub revoked: bool,
+}
+
+/// The answer to "Add user": the only time the initial password leaves the server.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct NewUser {
+    pub user: UserRow,
+    pub initial_password: String,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser").field("user", &self.user).field("initial_password", &"[redacted]").finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! One module per route.
 
+pub mod account;
 pub mod login;
 pub mod settings;
 pub mod setup;

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 
-use super::{tokens::TokensTab, users::UsersTab, ErrorBanner};
+use super::{account::ChangePassword, tokens::TokensTab, users::UsersTab, ErrorBanner};
 use crate::{
     api::auth::{current_user, Logout},
     components::icons::{GearIcon, KeyIcon},
@@ -16,6 +16,8 @@ use crate::{
 pub enum Tab {
     Tokens,
     Users,
+    /// The signed-in user's own account (any role).
+    Account,
 }
 
 #[component]
@@ -45,6 +47,7 @@ pub fn SettingsPage(tab: Tab) -> impl IntoView {
 fn Shell(viewer: Viewer, tab: Tab) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let is_admin = viewer.is_admin();
+    let must_change = viewer.must_change_password;
     provide_context(viewer.clone());
     view! {
         <div class="app">
@@ -53,7 +56,7 @@ fn Shell(viewer: Viewer, tab: Tab) -> impl IntoView {
                     <KeyIcon />
                     <span class="sidebar-brand-name">"Tokenwell"</span>
                 </span>
-                <a href="/settings" class="sidebar-link" aria-current="page">
+                <a href="/settings" class="sidebar-link" aria-current=(tab != Tab::Account).then_some("page")>
                     <GearIcon />
                     <span>"Settings"</span>
                 </a>
@@ -62,7 +65,9 @@ fn Shell(viewer: Viewer, tab: Tab) -> impl IntoView {
                 <header class="topbar">
                     <span class="topbar-org">{viewer.organization_name.clone()}</span>
                     <span class="topbar-user">
-                        <span class="topbar-email">{viewer.email.clone()}</span>
+                        <a href="/account" class="topbar-email" title="Your account">
+                            {viewer.email.clone()}
+                        </a>
                         <ActionForm action=logout>
                             <button type="submit" class="button secondary small">
                                 "Sign out"
@@ -71,7 +76,11 @@ fn Shell(viewer: Viewer, tab: Tab) -> impl IntoView {
                     </span>
                 </header>
                 <main class="content" id="main">
-                    {if is_admin {
+                    {if must_change {
+                        view! { <ChangePassword forced=true /> }.into_any()
+                    } else if tab == Tab::Account {
+                        view! { <ChangePassword forced=false /> }.into_any()
+                    } else if is_admin {
                         view! { <Organization tab /> }.into_any()
                     } else {
                         view! { <AdminsOnly viewer /> }.into_any()
@@ -106,8 +115,8 @@ fn Organization(tab: Tab) -> impl IntoView {
             </nav>
             <section class="tab-panel">
                 {match tab {
-                    Tab::Tokens => view! { <TokensTab /> }.into_any(),
                     Tab::Users => view! { <UsersTab /> }.into_any(),
+                    _ => view! { <TokensTab /> }.into_any(),
                 }}
             </section>
         </div>

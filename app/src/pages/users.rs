@@ -8,10 +8,23 @@ use leptos_router::{
 
 use super::{encode_component, ErrorBanner};
 use crate::{
-    api::users::list_users,
-    components::pager::Pager,
-    model::{format_date, format_utc, UserPage, UserStatus, USERS_PER_PAGE},
+    api::users::{add_user, list_users, set_user_role, set_user_status},
+    components::{
+        dialog::Modal,
+        menu::{ActionsMenu, MenuItem},
+        pager::Pager,
+        reveal_once::RevealOnce,
+    },
+    error::AppError,
+    model::{format_date, format_utc, Role, UserKind, UserPage, UserRow, UserStatus, USERS_PER_PAGE},
 };
+
+/// What the admin is about to do to a user.
+#[derive(Clone, Debug, PartialEq)]
+enum Pending {
+    Role(UserRow),
+    Status(UserRow),
+}
 
 #[component]
 pub fn UsersTab() -> impl IntoView {
@@ -20,7 +33,12 @@ pub fn UsersTab() -> impl IntoView {
     let page = Memo::new(move |_| {
         params.with(|m| m.get("page").and_then(|p| p.parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1))
     });
-    let users = Resource::new(move || (q.get(), page.get()), |(q, page)| list_users(q, page));
+    let refresh = RwSignal::new(0u32);
+    let users = Resource::new(move || (q.get(), page.get(), refresh.get()), |(q, page, _)| list_users(q, page));
+    let adding = RwSignal::new(false);
+    let acting = RwSignal::new(None::<Pending>);
+    let changed = Callback::new(move |_: ()| refresh.update(|n| *n += 1));
+    let on_action = Callback::new(move |p: Pending| acting.set(Some(p)));
 
     let location = use_location();
     let navigate = use_navigate();
@@ -66,6 +84,9 @@ pub fn UsersTab() -> impl IntoView {
                     "People who can sign in, and the Forwarder Service Accounts that File Forwarder tokens act as."
                 </p>
             </div>
+            <button type="button" class="button" on:click=move |_| adding.set(true)>
+                "Add user"
+            </button>
         </div>
         <div class="filters" role="search">
             <div class="field grow">
@@ -86,16 +107,30 @@ pub fn UsersTab() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading users…"</p> }>
             {move || Suspend::new(async move {
                 match users.await {
-                    Ok(data) => view! { <UserTable data on_page /> }.into_any(),
+                    Ok(data) => view! { <UserTable data on_page on_action /> }.into_any(),
                     Err(error) => view! { <ErrorBanner error /> }.into_any(),
                 }
             })}
         </Transition>
+        <Show when=move || adding.get()>
+            <AddUserDialog on_close=Callback::new(move |_| adding.set(false)) on_added=changed />
+        </Show>
+        {move || {
+            acting
+                .get()
+                .map(|pending| {
+                    let on_close = Callback::new(move |_| acting.set(None));
+                    match pending {
+                        Pending::Role(user) => view! { <RoleDialog user on_close on_done=changed /> }.into_any(),
+                        Pending::Status(user) => view! { <StatusDialog user on_close on_done=changed /> }.into_any(),
+                    }
+                })
+        }}
     }
 }
 
 #[component]
-fn UserTable(data: UserPage, on_page: Callback<u32>) -> impl IntoView {
+fn UserTable(data: UserPage, on_page: Callback<u32>, on_action: Callback<Pending>) -> impl IntoView {
     if data.total == 0 {
         return view! {
             <div class="empty-state">
@@ -118,33 +153,14 @@ fn UserTable(data: UserPage, on_page: Callback<u32>) -> impl IntoView {
                         <th scope="col">"Role"</th>
                         <th scope="col">"Status"</th>
                         <th scope="col">"Created"</th>
+                        <th scope="col">"Actions"</th>
                     </tr>
                 </thead>
                 <tbody>
                     {data
                         .rows
                         .into_iter()
-                        .map(|u| {
-                            let active = u.status == UserStatus::Active;
-                            view! {
-                                <tr>
-                                    <th scope="row" class="cell-name">
-                                        {u.name}
-                                    </th>
-                                    <td>{u.email.unwrap_or_default()}</td>
-                                    <td>{u.kind.label()}</td>
-                                    <td>{u.role.map(|r| r.label()).unwrap_or("—")}</td>
-                                    <td>
-                                        <span class="badge" class:active=active class:revoked=!active>
-                                            {u.status.label()}
-                                        </span>
-                                    </td>
-                                    <td>
-                                        <span title=format_utc(u.created_at)>{format_date(u.created_at)}</span>
-                                    </td>
-                                </tr>
-                            }
-                        })
+                        .map(|u| view! { <UserRowView user=u on_action /> })
                         .collect_view()}
                 </tbody>
             </table>
@@ -153,3 +169,303 @@ fn UserTable(data: UserPage, on_page: Callback<u32>) -> impl IntoView {
     }
     .into_any()
 }
+
+#[component]
+fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
+    let active = user.status == UserStatus::Active;
+    let mut items = Vec::new();
+    if user.kind == UserKind::User {
+        let target = user.clone();
+        items.push(MenuItem { label: "Change role", on_select: Callback::new(move |_| on_action.run(Pending::Role(target.clone()))) });
+    }
+    let target = user.clone();
+    items.push(MenuItem {
+        label: if active { "Disable" } else { "Enable" },
+        on_select: Callback::new(move |_| on_action.run(Pending::Status(target.clone()))),
+    });
+    let token = user.token.clone().map(|t| {
+        let href = format!("/settings/auth-tokens?q={}&status=all", encode_component(&t.name));
+        view! {
+            <span class="cell-note">
+                "Token: " <a href=href>{t.name}</a> {if t.revoked { " (Revoked)" } else { " (Active)" }}
+            </span>
+        }
+    });
+    view! {
+        <tr>
+            <th scope="row" class="cell-name">
+                {user.name.clone()}
+                {token}
+            </th>
+            <td>{user.email.clone().unwrap_or_default()}</td>
+            <td>{user.kind.label()}</td>
+            <td>{user.role.map(|r| r.label()).unwrap_or("—")}</td>
+            <td>
+                <span class="badge" class:active=active class:revoked=!active>
+                    {user.status.label()}
+                </span>
+            </td>
+            <td>
+                <span title=format_utc(user.created_at)>{format_date(user.created_at)}</span>
+            </td>
+            <td class="cell-actions">
+                <ActionsMenu label=format!("Actions for {}", user.name) items />
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn AddUserDialog(on_close: Callback<()>, on_added: Callback<()>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let email = RwSignal::new(String::new());
+    let role = RwSignal::new(Role::Member);
+    let pending = RwSignal::new(false);
+    let error = RwSignal::new(None::<AppError>);
+    // The initial password lives only here, and only while the dialog is open.
+    let created = RwSignal::new(None::<(UserRow, String)>);
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if pending.get_untracked() {
+            return;
+        }
+        pending.set(true);
+        error.set(None);
+        let (n, e, r) = (name.get_untracked(), email.get_untracked(), role.get_untracked());
+        leptos::task::spawn_local(async move {
+            match add_user(n, e, r).await {
+                Ok(new) => {
+                    created.set(Some((new.user, new.initial_password)));
+                    on_added.run(());
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            pending.set(false);
+        });
+    };
+    let close = Callback::new(move |_: ()| {
+        created.set(None);
+        on_close.run(());
+    });
+    let field_error = move |field: &'static str| move || error.get().and_then(|e| e.field_message(field));
+    let other = move || error.get().filter(|e| !e.is_field_error());
+
+    view! {
+        <Modal title="Add user" on_close=close>
+            {move || match created.with(|c| c.as_ref().map(|(u, _)| u.clone())) {
+                Some(user) => {
+                    let secret = Signal::derive(move || created.with(|c| c.as_ref().map(|(_, p)| p.clone()).unwrap_or_default()));
+                    view! {
+                        <p class="success">
+                            {format!("{} was added as {}.", user.name, user.role.map(|r| r.label()).unwrap_or("—"))}
+                        </p>
+                        <RevealOnce
+                            label="Initial password"
+                            value=secret
+                            warning="Give it to them over a trusted channel; they must choose their own password when they first sign in."
+                        />
+                        <div class="modal-actions">
+                            <button type="button" class="button" on:click=move |_| close.run(())>
+                                "Done"
+                            </button>
+                        </div>
+                    }
+                        .into_any()
+                }
+                None => {
+                    view! {
+                        <form class="form" on:submit=submit novalidate>
+                            <div class="field">
+                                <label for="user-name" class="field-label">
+                                    "Name"
+                                </label>
+                                <input
+                                    id="user-name"
+                                    class="input"
+                                    type="text"
+                                    autocomplete="off"
+                                    data-autofocus
+                                    aria-invalid=move || field_error("name")().is_some().to_string()
+                                    aria-describedby="user-name-error"
+                                    prop:value=move || name.get()
+                                    on:input=move |ev| name.set(event_target_value(&ev))
+                                />
+                                <p id="user-name-error" class="field-error">
+                                    {field_error("name")}
+                                </p>
+                            </div>
+                            <div class="field">
+                                <label for="user-email" class="field-label">
+                                    "Email"
+                                </label>
+                                <input
+                                    id="user-email"
+                                    class="input"
+                                    type="email"
+                                    autocomplete="off"
+                                    aria-invalid=move || field_error("email")().is_some().to_string()
+                                    aria-describedby="user-email-error"
+                                    prop:value=move || email.get()
+                                    on:input=move |ev| email.set(event_target_value(&ev))
+                                />
+                                <p id="user-email-error" class="field-error">
+                                    {field_error("email")}
+                                </p>
+                            </div>
+                            <RoleSelect id="user-role" role />
+                            {move || other().map(|error| view! { <ErrorBanner error /> })}
+                            <div class="modal-actions">
+                                <button type="button" class="button secondary" on:click=move |_| close.run(())>
+                                    "Cancel"
+                                </button>
+                                <button type="submit" class="button" disabled=move || pending.get()>
+                                    "Add user"
+                                </button>
+                            </div>
+                        </form>
+                    }
+                        .into_any()
+                }
+            }}
+        </Modal>
+    }
+}
+
+#[component]
+fn RoleSelect(id: &'static str, role: RwSignal<Role>) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id class="field-label">
+                "Role"
+            </label>
+            <select
+                id=id
+                class="input"
+                on:change=move |ev| role.set(Role::parse(&event_target_value(&ev)).unwrap_or(Role::Member))
+            >
+                {Role::ALL
+                    .into_iter()
+                    .map(|r| view! { <option value=r.as_str() selected=move || role.get() == r>{r.label()}</option> })
+                    .collect_view()}
+            </select>
+            <p class="hint">
+                {move || match role.get() {
+                    Role::Admin => "Admins manage organization settings: users and auth tokens.",
+                    Role::Member => "Members use the product and its API, but not organization settings.",
+                    Role::ReadOnly => "Read-only users can look, not change or upload.",
+                }}
+            </p>
+        </div>
+    }
+}
+
+/// Runs one change against the server and closes on success; shows the refusal otherwise.
+fn run_change(
+    pending: RwSignal<bool>,
+    error: RwSignal<Option<AppError>>,
+    on_done: Callback<()>,
+    on_close: Callback<()>,
+    change: impl std::future::Future<Output = Result<UserRow, AppError>> + 'static,
+) {
+    if pending.get_untracked() {
+        return;
+    }
+    pending.set(true);
+    error.set(None);
+    leptos::task::spawn_local(async move {
+        match change.await {
+            Ok(_) => {
+                on_done.run(());
+                on_close.run(());
+            }
+            Err(e) => {
+                error.set(Some(e));
+                pending.set(false);
+            }
+        }
+    });
+}
+
+#[component]
+fn RoleDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> impl IntoView {
+    let role = RwSignal::new(user.role.unwrap_or(Role::Member));
+    let pending = RwSignal::new(false);
+    let error = RwSignal::new(None::<AppError>);
+    let id = user.id;
+    view! {
+        <Modal title="Change role" described_by="role-description" on_close>
+            <p id="role-description">
+                {format!(
+                    "Choose the role of {}. It applies at once: to their next page, and to the next request of every API/CLI token they generated.",
+                    user.name,
+                )}
+            </p>
+            <RoleSelect id="change-role" role />
+            {move || error.get().map(|error| view! { <ErrorBanner error /> })}
+            <div class="modal-actions">
+                <button type="button" class="button secondary" on:click=move |_| on_close.run(())>
+                    "Cancel"
+                </button>
+                <button
+                    type="button"
+                    class="button"
+                    disabled=move || pending.get()
+                    on:click=move |_| run_change(pending, error, on_done, on_close, set_user_role(id, role.get_untracked()))
+                >
+                    "Change role"
+                </button>
+            </div>
+        </Modal>
+    }
+}
+
+#[component]
+fn StatusDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> impl IntoView {
+    let disabling = user.status == UserStatus::Active;
+    let service = user.kind == UserKind::Forwarder;
+    let pending = RwSignal::new(false);
+    let error = RwSignal::new(None::<AppError>);
+    let id = user.id;
+    let (title, action) = match (disabling, service) {
+        (true, false) => ("Disable user", "Disable"),
+        (true, true) => ("Disable service account", "Disable"),
+        (false, false) => ("Enable user", "Enable"),
+        (false, true) => ("Enable service account", "Enable"),
+    };
+    let explanation = match (disabling, service) {
+        (true, false) => format!(
+            "Disabling {} signs them out everywhere and stops every API/CLI token they generated, immediately. Enabling them later restores the tokens that were not revoked.",
+            user.name
+        ),
+        (true, true) => format!(
+            "Disabling {} stops its File Forwarder token immediately. Enabling it later restores the token unless it was revoked.",
+            user.name
+        ),
+        (false, false) => format!(
+            "Enabling {} lets them sign in again, and their API/CLI tokens that were not revoked work again.",
+            user.name
+        ),
+        (false, true) => format!("Enabling {} makes its File Forwarder token work again, unless it was revoked.", user.name),
+    };
+    view! {
+        <Modal title=title alert=true described_by="status-description" on_close>
+            <p id="status-description">{explanation}</p>
+            {move || error.get().map(|error| view! { <ErrorBanner error /> })}
+            <div class="modal-actions">
+                <button type="button" class="button secondary" data-autofocus on:click=move |_| on_close.run(())>
+                    "Cancel"
+                </button>
+                <button
+                    type="button"
+                    class=if disabling { "button danger" } else { "button" }
+                    disabled=move || pending.get()
+                    on:click=move |_| run_change(pending, error, on_done, on_close, set_user_status(id, !disabling))
+                >
+                    {action}
+                </button>
+            </div>
+        </Modal>
+    }
+}
+

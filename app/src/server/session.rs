@@ -76,12 +76,15 @@ pub async fn require_user() -> Result<Viewer, AppError> {
 }
 
 /// The signed-in user if they are an admin; `Forbidden` for members and read-only users.
+/// An admin who still has to replace an initial password must do that first.
 pub async fn require_admin() -> Result<Viewer, AppError> {
     let viewer = require_user().await?;
-    if viewer.is_admin() {
-        Ok(viewer)
-    } else {
+    if !viewer.is_admin() {
         Err(AppError::Forbidden)
+    } else if viewer.must_change_password {
+        Err(AppError::Refused("Set a new password first.".into()))
+    } else {
+        Ok(viewer)
     }
 }
 

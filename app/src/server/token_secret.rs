@@ -37,17 +37,7 @@ impl TokenSecret {
     pub fn generate(kind: TokenKind) -> Result<TokenSecret, rand::rand_core::OsError> {
         let mut value = String::with_capacity(TOTAL_LEN);
         value.push_str(kind.prefix());
-        let mut buf = [0u8; 64];
-        while value.len() < 4 + RANDOM_LEN {
-            OsRng.try_fill_bytes(&mut buf)?;
-            // Rejection sampling: 248 = 4 * 62, so accepted bytes map uniformly onto base62.
-            for b in buf.iter().filter(|b| **b < 248) {
-                if value.len() == 4 + RANDOM_LEN {
-                    break;
-                }
-                value.push(ALPHABET[(*b % 62) as usize] as char);
-            }
-        }
+        value.push_str(&random_base62(RANDOM_LEN)?);
         let checksum = checksum(value.as_bytes());
         value.push_str(&checksum);
         Ok(TokenSecret { kind, value })
@@ -88,6 +78,21 @@ impl TokenSecret {
     pub fn expose(&self) -> &str {
         &self.value
     }
+}
+
+/// `len` base62 characters from the operating system's CSPRNG, uniformly distributed
+/// (rejection sampling: 248 = 4 × 62, so accepted bytes map evenly onto the alphabet).
+/// Also used for generated initial passwords.
+pub fn random_base62(len: usize) -> Result<String, rand::rand_core::OsError> {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        OsRng.try_fill_bytes(&mut buf)?;
+        for b in buf.iter().filter(|b| **b < 248).take(len - out.len()) {
+            out.push(ALPHABET[(*b % 62) as usize] as char);
+        }
+    }
+    Ok(out)
 }
 
 /// CRC32 of `data` as 6 base62 digits (62^6 > 2^32), most significant first.

@@ -138,7 +138,7 @@ fn app_error(error: AppError) -> Response {
 /// until then every page leads to it); Settings needs a session; sign-in does not.
 pub async fn page_gate(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
     let path = req.uri().path();
-    let is_settings = path == "/" || path == "/settings" || path.starts_with("/settings/");
+    let is_settings = path == "/" || path == "/settings" || path.starts_with("/settings/") || path == "/account";
     if req.method() != Method::GET || !(is_settings || path == "/setup" || path == "/login") {
         return next.run(req).await;
     }

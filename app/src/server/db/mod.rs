@@ -9,7 +9,7 @@ mod users;
 pub use api::{FileRecord, TokenAuth};
 pub use sessions::SessionUser;
 pub use tokens::{CreateTokenError, TokenListing};
-pub use users::{CreateAdminError, LoginRecord};
+pub use users::{CreateAdminError, LoginRecord, UserChangeError};
 
 use std::{
     str::FromStr,

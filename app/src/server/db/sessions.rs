@@ -53,7 +53,7 @@ impl Store {
         idle_secs: i64,
     ) -> Result<Option<SessionUser>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT s.id, s.last_seen_at, u.id, u.name, u.email, u.role, o.id, o.name \
+            "SELECT s.id, s.last_seen_at, u.id, u.name, u.email, u.role, o.id, o.name, u.must_change_password \
              FROM sessions s \
              JOIN users u ON u.id = s.user_id \
              JOIN organizations o ON o.id = u.organization_id \
@@ -85,6 +85,7 @@ impl Store {
                 role,
                 organization_id: row.get(6),
                 organization_name: row.get(7),
+                must_change_password: row.get(8),
             },
         }))
     }

@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::{is_unique_violation, Store};
-use crate::model::{Role, UserKind, UserPage, UserRow, UserStatus};
+use crate::model::{LinkedToken, Role, UserKind, UserPage, UserRow, UserStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateAdminError {
@@ -95,17 +95,17 @@ impl Store {
         limit: u32,
     ) -> Result<UserPage, sqlx::Error> {
         let q = q.trim().to_lowercase();
-        const FILTER: &str = "organization_id = ?1 AND (?2 = '' OR instr(lower(name), ?2) > 0 \
-                              OR instr(coalesce(email, ''), ?2) > 0)";
-        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users WHERE {FILTER}"))
+        const FILTER: &str = "u.organization_id = ?1 AND (?2 = '' OR instr(lower(u.name), ?2) > 0 \
+                              OR instr(coalesce(u.email, ''), ?2) > 0)";
+        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users u WHERE {FILTER}"))
             .bind(organization_id)
             .bind(&q)
             .fetch_one(&self.read)
             .await?;
         let offset = clamp_offset(offset, total as u64, limit);
         let rows = sqlx::query(&format!(
-            "SELECT id, name, email, kind, role, status, created_at FROM users WHERE {FILTER} \
-             ORDER BY kind = 'forwarder', id LIMIT ?3 OFFSET ?4"
+            "SELECT {USER_COLUMNS} FROM users u {USER_JOINS} WHERE {FILTER} \
+             ORDER BY u.kind = 'forwarder', u.id LIMIT ?3 OFFSET ?4"
         ))
         .bind(organization_id)
         .bind(&q)
@@ -114,6 +114,135 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         Ok(UserPage { rows: rows.iter().map(user_row).collect(), total: total as u64, offset })
+    }
+}
+
+/// Why an admin's change to a user was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UserChangeError {
+    #[error("no such user in this organization")]
+    NotFound,
+    #[error("{0}")]
+    Refused(&'static str),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub const SELF_DEMOTE: &str = "You cannot change your own role. Ask another admin to do it.";
+pub const SELF_DISABLE: &str = "You cannot disable yourself. Ask another admin to do it.";
+pub const LAST_ADMIN: &str =
+    "This is the organization's only active admin. Make another user an admin first, so someone can still manage the organization.";
+pub const SERVICE_ROLE: &str = "Forwarder Service Accounts have no role: they can only ingest files.";
+
+impl Store {
+    /// An admin adds a person, who must set their own password at first sign-in.
+    pub async fn add_user(
+        &self,
+        organization_id: i64,
+        name: &str,
+        email: &str,
+        password_hash: &str,
+        role: Role,
+        now: i64,
+    ) -> Result<UserRow, CreateAdminError> {
+        let mut tx = self.begin_write().await?;
+        let id = insert_user(&mut tx, organization_id, name, email, password_hash, role, true, now).await?;
+        let row = fetch_user(&mut tx, organization_id, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Changes a person's role. Nobody changes their own, and the organization keeps at
+    /// least one active admin.
+    pub async fn set_role(
+        &self,
+        organization_id: i64,
+        actor_id: i64,
+        user_id: i64,
+        role: Role,
+    ) -> Result<UserRow, UserChangeError> {
+        let mut tx = self.begin_write().await?;
+        let user = fetch_user(&mut tx, organization_id, user_id).await?.ok_or(UserChangeError::NotFound)?;
+        if user.kind == UserKind::Forwarder {
+            return Err(UserChangeError::Refused(SERVICE_ROLE));
+        }
+        if user.role == Some(role) {
+            return Ok(user);
+        }
+        if user_id == actor_id {
+            return Err(UserChangeError::Refused(SELF_DEMOTE));
+        }
+        if user.role == Some(Role::Admin) && user.status == UserStatus::Active && active_admins(&mut tx, organization_id).await? <= 1 {
+            return Err(UserChangeError::Refused(LAST_ADMIN));
+        }
+        sqlx::query("UPDATE users SET role = ?1 WHERE id = ?2 AND organization_id = ?3")
+            .bind(role.as_str())
+            .bind(user_id)
+            .bind(organization_id)
+            .execute(&mut *tx)
+            .await?;
+        let user = fetch_user(&mut tx, organization_id, user_id).await?.ok_or(UserChangeError::NotFound)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Disables or enables a person or a Forwarder Service Account. Disabling ends the
+    /// person's sessions; their tokens fail from the next request because every check
+    /// reads the principal's status.
+    pub async fn set_status(
+        &self,
+        organization_id: i64,
+        actor_id: i64,
+        user_id: i64,
+        status: UserStatus,
+    ) -> Result<UserRow, UserChangeError> {
+        let mut tx = self.begin_write().await?;
+        let user = fetch_user(&mut tx, organization_id, user_id).await?.ok_or(UserChangeError::NotFound)?;
+        if user.status == status {
+            return Ok(user);
+        }
+        if status == UserStatus::Disabled {
+            if user_id == actor_id {
+                return Err(UserChangeError::Refused(SELF_DISABLE));
+            }
+            if user.role == Some(Role::Admin) && active_admins(&mut tx, organization_id).await? <= 1 {
+                return Err(UserChangeError::Refused(LAST_ADMIN));
+            }
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?1").bind(user_id).execute(&mut *tx).await?;
+        }
+        sqlx::query("UPDATE users SET status = ?1 WHERE id = ?2 AND organization_id = ?3")
+            .bind(status.as_str())
+            .bind(user_id)
+            .bind(organization_id)
+            .execute(&mut *tx)
+            .await?;
+        let user = fetch_user(&mut tx, organization_id, user_id).await?.ok_or(UserChangeError::NotFound)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn password_hash(&self, user_id: i64) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?1 AND kind = 'user'")
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await
+            .map(Option::flatten)
+    }
+
+    /// Sets a new password and ends every other session of the user.
+    pub async fn set_password(&self, user_id: i64, password_hash: &str, keep_session: Option<&[u8]>) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE users SET password_hash = ?1, must_change_password = 0 WHERE id = ?2 AND kind = 'user'")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR id_hash <> ?2)")
+            .bind(user_id)
+            .bind(keep_session)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
     }
 }
 
@@ -126,6 +255,11 @@ pub(super) fn clamp_offset(offset: u64, total: u64, per_page: u32) -> u64 {
     }
 }
 
+const USER_COLUMNS: &str =
+    "u.id, u.name, u.email, u.kind, u.role, u.status, u.created_at, t.id, t.name, t.revoked_at IS NOT NULL";
+/// A Forwarder Service Account's token (a person's row joins nothing).
+const USER_JOINS: &str = "LEFT JOIN tokens t ON t.principal_id = u.id AND u.kind = 'forwarder'";
+
 fn user_row(r: &sqlx::sqlite::SqliteRow) -> UserRow {
     UserRow {
         id: r.get(0),
@@ -135,7 +269,33 @@ fn user_row(r: &sqlx::sqlite::SqliteRow) -> UserRow {
         role: r.get::<Option<String>, _>(4).and_then(|s| Role::parse(&s)),
         status: UserStatus::parse(r.get(5)).unwrap_or(UserStatus::Disabled),
         created_at: r.get(6),
+        token: r.get::<Option<i64>, _>(7).map(|id| LinkedToken { id, name: r.get(8), revoked: r.get(9) }),
     }
+}
+
+async fn fetch_user(
+    conn: &mut sqlx::SqliteConnection,
+    organization_id: i64,
+    id: i64,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users u {USER_JOINS} WHERE u.id = ?1 AND u.organization_id = ?2"
+    ))
+    .bind(id)
+    .bind(organization_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.as_ref().map(user_row))
+}
+
+/// Active admins of the organization.
+async fn active_admins(conn: &mut sqlx::SqliteConnection, organization_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM users WHERE organization_id = ?1 AND role = 'admin' AND status = 'active' AND kind = 'user'",
+    )
+    .bind(organization_id)
+    .fetch_one(&mut *conn)
+    .await
 }
 
 async fn find_or_create_org(
@@ -168,9 +328,23 @@ async fn insert_person(
     role: Role,
     now: i64,
 ) -> Result<i64, CreateAdminError> {
+    insert_user(tx, organization_id, name, email, password_hash, role, false, now).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_user(
+    tx: &mut sqlx::SqliteConnection,
+    organization_id: i64,
+    name: &str,
+    email: &str,
+    password_hash: &str,
+    role: Role,
+    must_change_password: bool,
+    now: i64,
+) -> Result<i64, CreateAdminError> {
     sqlx::query_scalar(
-        "INSERT INTO users (organization_id, name, email, password_hash, kind, role, status, created_at) \
-         VALUES (?1, ?2, ?3, ?4, 'user', ?5, 'active', ?6) RETURNING id",
+        "INSERT INTO users (organization_id, name, email, password_hash, kind, role, status, created_at, \
+         must_change_password) VALUES (?1, ?2, ?3, ?4, 'user', ?5, 'active', ?6, ?7) RETURNING id",
     )
     .bind(organization_id)
     .bind(name)
@@ -178,6 +352,7 @@ async fn insert_person(
     .bind(password_hash)
     .bind(role.as_str())
     .bind(now)
+    .bind(must_change_password)
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| {
@@ -241,6 +416,41 @@ mod tests {
         assert_eq!(page.rows[0].role, Some(Role::Admin));
         assert_eq!(store.list_users(org, "HANK", 0, 25).await.unwrap().total, 0);
         assert_eq!(store.list_users(org, "ADA", 0, 25).await.unwrap().total, 1);
+    }
+
+    #[tokio::test]
+    async fn guards_keep_an_active_admin_and_stop_self_changes() {
+        let (store, _dir) = fresh_store().await;
+        let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 1).await.unwrap();
+        let org: i64 = sqlx::query_scalar("SELECT organization_id FROM users WHERE id = ?1")
+            .bind(ada)
+            .fetch_one(&store.read)
+            .await
+            .unwrap();
+        let refused = |r: Result<UserRow, UserChangeError>, why: &str| match r {
+            Err(UserChangeError::Refused(m)) => assert_eq!(m, why),
+            other => panic!("expected refusal {why:?}, got {other:?}"),
+        };
+        refused(store.set_role(org, ada, ada, Role::Member).await, SELF_DEMOTE);
+        refused(store.set_status(org, ada, ada, UserStatus::Disabled).await, SELF_DISABLE);
+        let bob = store.add_user(org, "Bob", "bob@acme.test", "h", Role::Member, 2).await.unwrap();
+        // Bob, promoted, may not demote or disable the only other admin... once Ada is the last.
+        store.set_role(org, ada, bob.id, Role::Admin).await.unwrap();
+        store.set_role(org, bob.id, ada, Role::ReadOnly).await.unwrap();
+        refused(store.set_role(org, ada, bob.id, Role::Member).await, LAST_ADMIN);
+        refused(store.set_status(org, ada, bob.id, UserStatus::Disabled).await, LAST_ADMIN);
+        // Disabling ends sessions.
+        store.create_session(b"bob", bob.id, 10, 3_600).await.unwrap();
+        store.set_role(org, bob.id, ada, Role::Admin).await.unwrap();
+        let disabled = store.set_status(org, ada, bob.id, UserStatus::Disabled).await.unwrap();
+        assert_eq!(disabled.status, UserStatus::Disabled);
+        assert!(store.session_user(b"bob", 11, 600).await.unwrap().is_none());
+        let enabled = store.set_status(org, ada, bob.id, UserStatus::Active).await.unwrap();
+        assert_eq!(enabled.status, UserStatus::Active);
+        // Another organization's user is unknown here.
+        let hank = store.create_user("Globex", "Hank", "hank@globex.test", "h", Role::Admin, 3).await.unwrap();
+        assert!(matches!(store.set_status(org, ada, hank, UserStatus::Disabled).await, Err(UserChangeError::NotFound)));
+        assert!(matches!(store.set_role(org, ada, hank, Role::Member).await, Err(UserChangeError::NotFound)));
     }
 
     #[test]
