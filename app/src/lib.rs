@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Tokenwell's console: the page shell, the routes, and everything shared by the server
 //! (feature `ssr`) and the browser (feature `hydrate`).
 

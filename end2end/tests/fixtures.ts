@@ -10,10 +10,10 @@ export const test = base.extend<{ consoleErrors: string[] }>({
       const errors: string[] = [];
       page.on('console', (msg) => {
         const text = msg.text();
-        // Chromium logs every non-2xx fetch. A refused sign-in (401), a field error (400) or
-        // a name clash (409) from a server function is an expected answer the page shows;
-        // anything else (a missing asset, a 5xx) is a failure.
-        const expectedAnswer = /^Failed to load resource: the server responded with a status of (400|401|409|429) /.test(text);
+        // Chromium logs every non-2xx fetch. A refused sign-in (401), a field error (400), a
+        // guard's refusal (403) or a name clash (409) from a server function is an expected
+        // answer the page shows; anything else (a missing asset, a 5xx) is a failure.
+        const expectedAnswer = /^Failed to load resource: the server responded with a status of (400|401|403|409|429) /.test(text);
         if ((msg.type() === 'error' && !expectedAnswer) || (msg.type() === 'warning' && /hydrat/i.test(text))) {
           errors.push(`${msg.type()}: ${text}`);
         }

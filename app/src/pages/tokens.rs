@@ -80,12 +80,22 @@ pub fn TokensTab() -> impl IntoView {
         if let Some(handle) = debounce.get_value() {
             handle.clear();
         }
+        // The tab may be gone when the timer fires (the user navigated away): then do nothing.
         let handle = set_timeout_with_handle(
-            move || go.with_value(|go| go(TokenQuery { q: value.clone(), page: 1, ..query.get_untracked() }, true)),
+            move || {
+                if let Some(current) = query.try_get_untracked() {
+                    go.try_with_value(|go| go(TokenQuery { q: value.clone(), page: 1, ..current }, true));
+                }
+            },
             std::time::Duration::from_millis(300),
         );
         debounce.set_value(handle.ok());
     };
+    on_cleanup(move || {
+        if let Some(Some(handle)) = debounce.try_get_value() {
+            handle.clear();
+        }
+    });
 
     let generating = RwSignal::new(false);
     let revoking = RwSignal::new(None::<TokenRow>);

@@ -67,12 +67,20 @@ pub fn UsersTab() -> impl IntoView {
         if let Some(handle) = debounce.get_value() {
             handle.clear();
         }
+        // The tab may be gone when the timer fires (the user navigated away): then do nothing.
         let handle = set_timeout_with_handle(
-            move || go.with_value(|go| go(value.clone(), 1, true)),
+            move || {
+                go.try_with_value(|go| go(value.clone(), 1, true));
+            },
             std::time::Duration::from_millis(300),
         );
         debounce.set_value(handle.ok());
     };
+    on_cleanup(move || {
+        if let Some(Some(handle)) = debounce.try_get_value() {
+            handle.clear();
+        }
+    });
 
     view! {
         <div class="tab-header">
