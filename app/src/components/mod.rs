@@ -1,6 +1,7 @@
 //! Reusable pieces of the console.
 
 pub mod dialog;
+pub mod filter;
 pub mod icons;
 pub mod menu;
 pub mod pager;

@@ -12,6 +12,7 @@ use crate::{
     api::tokens::{generate_token, list_tokens, revoke_token},
     components::{
         dialog::Modal,
+        filter::FilterInput,
         menu::{ActionsMenu, MenuItem},
         pager::Pager,
         reveal_once::RevealOnce,
@@ -70,30 +71,9 @@ pub fn TokensTab() -> impl IntoView {
         go.with_value(|go| go(TokenQuery { page, ..query.get_untracked() }, false))
     });
 
-    // The filter box: typed text goes to the URL 300 ms after the last keystroke.
-    let text = RwSignal::new(query.get_untracked().q);
-    Effect::watch(move || query.get().q, move |q, _, _| text.set(q.clone()), false);
-    let debounce = StoredValue::new(None::<leptos::prelude::TimeoutHandle>);
-    let on_filter_input = move |ev: leptos::ev::Event| {
-        let value = event_target_value(&ev);
-        text.set(value.clone());
-        if let Some(handle) = debounce.get_value() {
-            handle.clear();
-        }
-        // The tab may be gone when the timer fires (the user navigated away): then do nothing.
-        let handle = set_timeout_with_handle(
-            move || {
-                if let Some(current) = query.try_get_untracked() {
-                    go.try_with_value(|go| go(TokenQuery { q: value.clone(), page: 1, ..current }, true));
-                }
-            },
-            std::time::Duration::from_millis(300),
-        );
-        debounce.set_value(handle.ok());
-    };
-    on_cleanup(move || {
-        if let Some(Some(handle)) = debounce.try_get_value() {
-            handle.clear();
+    let on_filter = Callback::new(move |q: String| {
+        if let Some(current) = query.try_get_untracked() {
+            go.try_with_value(|go| go(TokenQuery { q, page: 1, ..current }, true));
         }
     });
 
@@ -118,20 +98,13 @@ pub fn TokensTab() -> impl IntoView {
         </div>
 
         <div class="filters" role="search">
-            <div class="field grow">
-                <label for="filter-tokens" class="field-label">
-                    "Filter tokens"
-                </label>
-                <input
-                    id="filter-tokens"
-                    class="input"
-                    type="search"
-                    placeholder="Search by name"
-                    autocomplete="off"
-                    prop:value=move || text.get()
-                    on:input=on_filter_input
-                />
-            </div>
+            <FilterInput
+                id="filter-tokens"
+                label="Filter tokens"
+                placeholder="Search by name"
+                value=Signal::derive(move || query.get().q)
+                on_commit=on_filter
+            />
             <div class="field">
                 <label for="filter-type" class="field-label">
                     "Type"

@@ -11,6 +11,7 @@ use crate::{
     api::users::{add_user, list_users, set_user_role, set_user_status},
     components::{
         dialog::Modal,
+        filter::FilterInput,
         menu::{ActionsMenu, MenuItem},
         pager::Pager,
         reveal_once::RevealOnce,
@@ -58,28 +59,8 @@ pub fn UsersTab() -> impl IntoView {
     });
     let on_page = Callback::new(move |p: u32| go.with_value(|go| go(q.get_untracked(), p, false)));
 
-    let text = RwSignal::new(q.get_untracked());
-    Effect::watch(move || q.get(), move |q, _, _| text.set(q.clone()), false);
-    let debounce = StoredValue::new(None::<TimeoutHandle>);
-    let on_input = move |ev: leptos::ev::Event| {
-        let value = event_target_value(&ev);
-        text.set(value.clone());
-        if let Some(handle) = debounce.get_value() {
-            handle.clear();
-        }
-        // The tab may be gone when the timer fires (the user navigated away): then do nothing.
-        let handle = set_timeout_with_handle(
-            move || {
-                go.try_with_value(|go| go(value.clone(), 1, true));
-            },
-            std::time::Duration::from_millis(300),
-        );
-        debounce.set_value(handle.ok());
-    };
-    on_cleanup(move || {
-        if let Some(Some(handle)) = debounce.try_get_value() {
-            handle.clear();
-        }
+    let on_filter = Callback::new(move |text: String| {
+        go.try_with_value(|go| go(text, 1, true));
     });
 
     view! {
@@ -97,20 +78,13 @@ pub fn UsersTab() -> impl IntoView {
             </button>
         </div>
         <div class="filters" role="search">
-            <div class="field grow">
-                <label for="filter-users" class="field-label">
-                    "Filter users"
-                </label>
-                <input
-                    id="filter-users"
-                    class="input"
-                    type="search"
-                    placeholder="Search by name or email"
-                    autocomplete="off"
-                    prop:value=move || text.get()
-                    on:input=on_input
-                />
-            </div>
+            <FilterInput
+                id="filter-users"
+                label="Filter users"
+                placeholder="Search by name or email"
+                value=q
+                on_commit=on_filter
+            />
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading users…"</p> }>
             {move || Suspend::new(async move {
