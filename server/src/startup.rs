@@ -5,7 +5,10 @@ use std::{net::SocketAddr, sync::Arc};
 use app::{
     domain,
     model::Role,
-    server::{db::CreateAdminError, last_used::LastUsed, now, password::Hasher, throttle::LoginThrottle, AppState, SecurityConfig, Store},
+    server::{
+        db::CreateAdminError, last_used::LastUsed, now, password::Hasher, throttle::LoginThrottle, AppState,
+        AppStateInner, SecurityConfig, Store,
+    },
     shell, App,
 };
 use axum::Router;
@@ -40,14 +43,14 @@ impl Application {
                 _ => leptos::config::Env::PROD,
             })
             .build();
-        let state = AppState {
+        let state = AppState::new(AppStateInner {
             leptos_options,
             store: store.clone(),
             security: SecurityConfig { secure_cookies: args.secure_cookies, ..SecurityConfig::default() },
             throttle: Arc::new(LoginThrottle::default()),
             passwords,
             last_used: LastUsed::start(store.clone()),
-        };
+        });
         let router = router(state.clone(), &args);
         Ok(Application { address, listener, router, state })
     }

@@ -38,9 +38,27 @@ impl Default for SecurityConfig {
     }
 }
 
-/// Everything a request handler or server function needs, cheap to clone.
+/// Everything a request handler or server function needs. Cloned for every request by
+/// the extractors and middleware, so it is one `Arc` (a profile of the token check showed
+/// field-by-field clones and drops of the options and pools as a top cost).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl AppState {
+    pub fn new(inner: AppStateInner) -> AppState {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+pub struct AppStateInner {
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub security: SecurityConfig,
