@@ -89,6 +89,8 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    // One value per column; a struct for them would only rename the arguments.
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_file(
         &self,
         organization_id: i64,

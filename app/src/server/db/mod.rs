@@ -26,7 +26,7 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlit
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("unsupported database URL {0:?}: use sqlite:PATH")]
+    #[error("unsupported database URL {0:?}: use sqlite:PATH (PostgreSQL support is not built yet)")]
     Unsupported(String),
     #[error("cannot open the database: {0}")]
     Connect(#[from] sqlx::Error),
