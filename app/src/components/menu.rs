@@ -6,6 +6,8 @@ use leptos::{ev::KeyboardEvent, prelude::*};
 #[derive(Clone)]
 pub struct MenuItem {
     pub label: &'static str,
+    /// Shown in the danger colour (Revoke, Disable).
+    pub danger: bool,
     pub on_select: Callback<()>,
 }
 
@@ -148,6 +150,7 @@ pub fn ActionsMenu(
                                         role="menuitem"
                                         tabindex="-1"
                                         class="menu-item"
+                                        class:danger=item.danger
                                         on:click=move |_| {
                                             close(true);
                                             item.on_select.run(());

@@ -304,7 +304,7 @@ fn TokenRowView(row: TokenRow, now: i64, on_revoke: Callback<TokenRow>) -> impl 
         view! {
             <ActionsMenu
                 label=format!("Actions for {}", row.name)
-                items=vec![MenuItem { label: "Revoke", on_select: Callback::new(move |_| on_revoke.run(target.clone())) }]
+                items=vec![MenuItem { label: "Revoke", danger: true, on_select: Callback::new(move |_| on_revoke.run(target.clone())) }]
             />
         }
         .into_any()

@@ -158,11 +158,12 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
     let mut items = Vec::new();
     if user.kind == UserKind::User {
         let target = user.clone();
-        items.push(MenuItem { label: "Change role", on_select: Callback::new(move |_| on_action.run(Pending::Role(target.clone()))) });
+        items.push(MenuItem { label: "Change role", danger: false, on_select: Callback::new(move |_| on_action.run(Pending::Role(target.clone()))) });
     }
     let target = user.clone();
     items.push(MenuItem {
         label: if active { "Disable" } else { "Enable" },
+        danger: active,
         on_select: Callback::new(move |_| on_action.run(Pending::Status(target.clone()))),
     });
     let token = user.token.clone().map(|t| {
@@ -180,7 +181,7 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
                 {token}
             </th>
             <td>{user.email.clone().unwrap_or_default()}</td>
-            <td>{user.kind.label()}</td>
+            <td class="wrap">{user.kind.label()}</td>
             <td>{user.role.map(|r| r.label()).unwrap_or("—")}</td>
             <td>
                 <span class="badge" class:active=active class:revoked=!active>
