@@ -6,6 +6,7 @@ pub mod icons;
 pub mod menu;
 pub mod pager;
 pub mod reveal_once;
+pub mod submission;
 
 /// Browser-only helpers; on the server they do nothing.
 pub mod dom {

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::ErrorBanner;
-use crate::{api::users::change_password, error::AppError};
+use crate::{api::users::change_password, components::submission::Submission};
 
 #[component]
 pub fn ChangePassword(
@@ -14,38 +14,27 @@ pub fn ChangePassword(
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
-    let pending = RwSignal::new(false);
-    let error = RwSignal::new(None::<AppError>);
+    let submission = Submission::new();
+    let pending = submission.pending;
     let done = RwSignal::new(false);
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if pending.get_untracked() {
-            return;
-        }
-        pending.set(true);
-        error.set(None);
-        let (c, n, f) = (current.get_untracked(), new.get_untracked(), confirm.get_untracked());
-        leptos::task::spawn_local(async move {
-            match change_password(c, n, f).await {
-                Ok(()) => {
-                    current.set(String::new());
-                    new.set(String::new());
-                    confirm.set(String::new());
-                    if forced {
-                        // Everything else of the console opens now: load it fresh.
-                        let _ = window().location().assign("/settings");
-                    } else {
-                        done.set(true);
-                    }
-                }
-                Err(e) => error.set(Some(e)),
+        let call = change_password(current.get_untracked(), new.get_untracked(), confirm.get_untracked());
+        submission.run(call, move |()| {
+            current.set(String::new());
+            new.set(String::new());
+            confirm.set(String::new());
+            if forced {
+                // Everything else of the console opens now: load it fresh.
+                let _ = window().location().assign("/settings");
+            } else {
+                done.set(true);
             }
-            pending.set(false);
         });
     };
-    let field_error = move |field: &'static str| move || error.get().and_then(|e| e.field_message(field));
-    let other = move || error.get().filter(|e| !e.is_field_error());
+    let field_error = move |field: &'static str| move || submission.field_error(field);
+    let other = move || submission.other_error();
     let field = move |id: &'static str, label: &'static str, value: RwSignal<String>, autocomplete: &'static str| {
         let message = field_error(id);
         let described = format!("password-{id}-error");

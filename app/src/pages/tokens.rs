@@ -16,8 +16,8 @@ use crate::{
         menu::{ActionsMenu, MenuItem},
         pager::Pager,
         reveal_once::RevealOnce,
+        submission::Submission,
     },
-    error::AppError,
     model::{
         format_date, format_relative, format_utc, TokenKind, TokenPage, TokenQuery, TokenRow, TokenStatusFilter,
         TOKENS_PER_PAGE,
@@ -333,36 +333,24 @@ fn TokenRowView(row: TokenRow, now: i64, on_revoke: Callback<TokenRow>) -> impl 
 fn GenerateDialog(on_close: Callback<()>, on_generated: Callback<()>) -> impl IntoView {
     let kind = RwSignal::new(TokenKind::Api);
     let name = RwSignal::new(String::new());
-    let pending = RwSignal::new(false);
-    let error = RwSignal::new(None::<AppError>);
+    let submission = Submission::new();
+    let pending = submission.pending;
     // The secret lives only here, and only while the dialog is open.
     let generated = RwSignal::new(None::<(TokenRow, String)>);
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if pending.get_untracked() {
-            return;
-        }
-        pending.set(true);
-        error.set(None);
-        let (k, n) = (kind.get_untracked(), name.get_untracked());
-        leptos::task::spawn_local(async move {
-            match generate_token(k, n).await {
-                Ok(g) => {
-                    generated.set(Some((g.token, g.secret)));
-                    on_generated.run(());
-                }
-                Err(e) => error.set(Some(e)),
-            }
-            pending.set(false);
+        submission.run(generate_token(kind.get_untracked(), name.get_untracked()), move |g| {
+            generated.set(Some((g.token, g.secret)));
+            on_generated.run(());
         });
     };
     let close = Callback::new(move |_: ()| {
         generated.set(None);
         on_close.run(());
     });
-    let name_error = move || error.get().and_then(|e| e.field_message("name"));
-    let other_error = move || error.get().filter(|e| !e.is_field_error());
+    let name_error = move || submission.field_error("name");
+    let other_error = move || submission.other_error();
 
     view! {
         <Modal title="Generate Token" on_close=close>
@@ -461,26 +449,14 @@ fn GenerateDialog(on_close: Callback<()>, on_generated: Callback<()>) -> impl In
 
 #[component]
 fn RevokeDialog(token: TokenRow, on_close: Callback<()>, on_revoked: Callback<()>) -> impl IntoView {
-    let pending = RwSignal::new(false);
-    let error = RwSignal::new(None::<AppError>);
+    let submission = Submission::new();
+    let pending = submission.pending;
     let id = token.id;
     let confirm = move |_| {
-        if pending.get_untracked() {
-            return;
-        }
-        pending.set(true);
-        leptos::task::spawn_local(async move {
-            match revoke_token(id).await {
-                Ok(_) => {
-                    on_revoked.run(());
-                    on_close.run(());
-                }
-                Err(e) => {
-                    error.set(Some(e));
-                    pending.set(false);
-                }
-            }
-        });
+        submission.run(revoke_token(id), move |_| {
+            on_revoked.run(());
+            on_close.run(());
+        })
     };
     let account = format!("Forwarder: {}", token.name);
     let users_link = format!("/settings/users?q={}", encode_component(&account));
@@ -505,7 +481,7 @@ fn RevokeDialog(token: TokenRow, on_close: Callback<()>, on_revoked: Callback<()
                         }
                     })}
             </div>
-            {move || error.get().map(|error| view! { <ErrorBanner error /> })}
+            {move || submission.error.get().map(|error| view! { <ErrorBanner error /> })}
             <div class="modal-actions">
                 <button type="button" class="button secondary" data-autofocus on:click=move |_| on_close.run(())>
                     "Cancel"

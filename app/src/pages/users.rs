@@ -15,6 +15,7 @@ use crate::{
         menu::{ActionsMenu, MenuItem},
         pager::Pager,
         reveal_once::RevealOnce,
+        submission::Submission,
     },
     error::AppError,
     model::{format_date, format_utc, Role, UserKind, UserPage, UserRow, UserStatus, USERS_PER_PAGE},
@@ -203,36 +204,25 @@ fn AddUserDialog(on_close: Callback<()>, on_added: Callback<()>) -> impl IntoVie
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let role = RwSignal::new(Role::Member);
-    let pending = RwSignal::new(false);
-    let error = RwSignal::new(None::<AppError>);
+    let submission = Submission::new();
+    let pending = submission.pending;
     // The initial password lives only here, and only while the dialog is open.
     let created = RwSignal::new(None::<(UserRow, String)>);
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if pending.get_untracked() {
-            return;
-        }
-        pending.set(true);
-        error.set(None);
-        let (n, e, r) = (name.get_untracked(), email.get_untracked(), role.get_untracked());
-        leptos::task::spawn_local(async move {
-            match add_user(n, e, r).await {
-                Ok(new) => {
-                    created.set(Some((new.user, new.initial_password)));
-                    on_added.run(());
-                }
-                Err(e) => error.set(Some(e)),
-            }
-            pending.set(false);
+        let call = add_user(name.get_untracked(), email.get_untracked(), role.get_untracked());
+        submission.run(call, move |new| {
+            created.set(Some((new.user, new.initial_password)));
+            on_added.run(());
         });
     };
     let close = Callback::new(move |_: ()| {
         created.set(None);
         on_close.run(());
     });
-    let field_error = move |field: &'static str| move || error.get().and_then(|e| e.field_message(field));
-    let other = move || error.get().filter(|e| !e.is_field_error());
+    let field_error = move |field: &'static str| move || submission.field_error(field);
+    let other = move || submission.other_error();
 
     view! {
         <Modal title="Add user" on_close=close>
@@ -343,38 +333,24 @@ fn RoleSelect(id: &'static str, role: RwSignal<Role>) -> impl IntoView {
     }
 }
 
-/// Runs one change against the server and closes on success; shows the refusal otherwise.
+/// Runs one change against the server; on success refreshes the table and closes.
 fn run_change(
-    pending: RwSignal<bool>,
-    error: RwSignal<Option<AppError>>,
+    submission: Submission,
     on_done: Callback<()>,
     on_close: Callback<()>,
     change: impl std::future::Future<Output = Result<UserRow, AppError>> + 'static,
 ) {
-    if pending.get_untracked() {
-        return;
-    }
-    pending.set(true);
-    error.set(None);
-    leptos::task::spawn_local(async move {
-        match change.await {
-            Ok(_) => {
-                on_done.run(());
-                on_close.run(());
-            }
-            Err(e) => {
-                error.set(Some(e));
-                pending.set(false);
-            }
-        }
+    submission.run(change, move |_| {
+        on_done.run(());
+        on_close.run(());
     });
 }
 
 #[component]
 fn RoleDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> impl IntoView {
     let role = RwSignal::new(user.role.unwrap_or(Role::Member));
-    let pending = RwSignal::new(false);
-    let error = RwSignal::new(None::<AppError>);
+    let submission = Submission::new();
+    let pending = submission.pending;
     let id = user.id;
     view! {
         <Modal title="Change role" described_by="role-description" on_close>
@@ -385,7 +361,7 @@ fn RoleDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> i
                 )}
             </p>
             <RoleSelect id="change-role" role />
-            {move || error.get().map(|error| view! { <ErrorBanner error /> })}
+            {move || submission.error.get().map(|error| view! { <ErrorBanner error /> })}
             <div class="modal-actions">
                 <button type="button" class="button secondary" on:click=move |_| on_close.run(())>
                     "Cancel"
@@ -394,7 +370,7 @@ fn RoleDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> i
                     type="button"
                     class="button"
                     disabled=move || pending.get()
-                    on:click=move |_| run_change(pending, error, on_done, on_close, set_user_role(id, role.get_untracked()))
+                    on:click=move |_| run_change(submission, on_done, on_close, set_user_role(id, role.get_untracked()))
                 >
                     "Change role"
                 </button>
@@ -407,8 +383,8 @@ fn RoleDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> i
 fn StatusDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> impl IntoView {
     let disabling = user.status == UserStatus::Active;
     let service = user.kind == UserKind::Forwarder;
-    let pending = RwSignal::new(false);
-    let error = RwSignal::new(None::<AppError>);
+    let submission = Submission::new();
+    let pending = submission.pending;
     let id = user.id;
     let (title, action) = match (disabling, service) {
         (true, false) => ("Disable user", "Disable"),
@@ -434,7 +410,7 @@ fn StatusDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) ->
     view! {
         <Modal title=title alert=true described_by="status-description" on_close>
             <p id="status-description">{explanation}</p>
-            {move || error.get().map(|error| view! { <ErrorBanner error /> })}
+            {move || submission.error.get().map(|error| view! { <ErrorBanner error /> })}
             <div class="modal-actions">
                 <button type="button" class="button secondary" data-autofocus on:click=move |_| on_close.run(())>
                     "Cancel"
@@ -443,7 +419,7 @@ fn StatusDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) ->
                     type="button"
                     class=if disabling { "button danger" } else { "button" }
                     disabled=move || pending.get()
-                    on:click=move |_| run_change(pending, error, on_done, on_close, set_user_status(id, !disabling))
+                    on:click=move |_| run_change(submission, on_done, on_close, set_user_status(id, !disabling))
                 >
                     {action}
                 </button>
