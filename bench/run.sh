@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks of the release server on SQLite, on loopback only, every load bounded in time.
 #   bench/run.sh            token check (wrk: /healthz vs /api/v1/whoami) and the token list
+#   bench/run.sh token      only the token check;  bench/run.sh list   only the token list
 # Needs: the release build (make build), wrk, sqlite3, python3.
 set -euo pipefail
+which=${1:-all}
 cd "$(dirname "$0")/.."
 bin=target/release/tokenwell
 [ -x "$bin" ] || { echo "build first: make build" >&2; exit 1; }
@@ -46,6 +48,7 @@ sign_in_and_generate() {
 
 printf 'bench password 123\n' | DATABASE_URL="sqlite:$dir/tokenwell.db" "$bin" create-admin --org Bench --email bench@bench.test >/dev/null
 
+if [ "$which" != list ]; then
 echo "== token check: 10,000 tokens, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 seed 1 10000
 start
@@ -65,7 +68,9 @@ print(f"\nhealthz: {h[0]:.0f} req/s, p99 {h[1]}; whoami: {w[0]:.0f} req/s, p99 {
       f"whoami/healthz = {100 * w[0] / h[0]:.0f} %")
 PY
 stop
+fi
 
+[ "$which" = token ] && exit 0
 echo "== token list: 100,000 tokens, /rpc/list_tokens over HTTP, sequential"
 seed 10001 100000
 start

@@ -207,7 +207,7 @@ impl FromRequestParts<AppState> for Caller {
             Err(ParseError::Checksum) => return Err(refuse("token checksum mismatch", None, parts)),
         };
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
-        let auth = match state.store.token_by_digest(&secret.digest()).await {
+        let auth = match state.store.token_by_digest(&secret.digest()) {
             Ok(Some(auth)) => auth,
             Ok(None) => return Err(refuse("unknown token", None, parts)),
             Err(e) => return Err(ApiError::internal(&request_id, e)),

@@ -34,33 +34,11 @@ pub struct FileRecord {
 }
 
 impl Store {
-    /// One indexed lookup by the secret's digest.
-    pub async fn token_by_digest(&self, digest: &[u8]) -> Result<Option<TokenAuth>, sqlx::Error> {
+    /// One indexed lookup by the secret's digest, with the principal's current role and
+    /// status. Runs synchronously on the caller's thread (see `lookup.rs` for why).
+    pub fn token_by_digest(&self, digest: &[u8]) -> Result<Option<TokenAuth>, rusqlite::Error> {
         self.token_lookups.fetch_add(1, Ordering::Relaxed);
-        let row = sqlx::query(
-            "SELECT t.id, t.name, t.kind, t.revoked_at IS NOT NULL, o.id, o.name, \
-                    p.id, p.name, p.kind, p.role, p.status = 'active' \
-             FROM tokens t \
-             JOIN organizations o ON o.id = t.organization_id \
-             JOIN users p ON p.id = t.principal_id \
-             WHERE t.digest = ?1",
-        )
-        .bind(digest)
-        .fetch_optional(&self.read)
-        .await?;
-        Ok(row.map(|r| TokenAuth {
-            token_id: r.get(0),
-            token_name: r.get(1),
-            kind: TokenKind::parse(r.get(2)).unwrap_or(TokenKind::Forwarder),
-            revoked: r.get(3),
-            organization_id: r.get(4),
-            organization_name: r.get(5),
-            principal_id: r.get(6),
-            principal_name: r.get(7),
-            principal_kind: UserKind::parse(r.get(8)).unwrap_or(UserKind::Forwarder),
-            principal_role: r.get::<Option<String>, _>(9).and_then(|s| Role::parse(&s)),
-            principal_active: r.get(10),
-        }))
+        self.lookup.token_by_digest(digest)
     }
 
     /// How many token lookups this store has run (tests prove that bad tokens cost none).

@@ -2,6 +2,7 @@
 //! and never write a query themselves, so a second backend (PostgreSQL) only touches here.
 
 mod api;
+mod lookup;
 mod sessions;
 mod tokens;
 mod users;
@@ -32,6 +33,8 @@ pub enum OpenError {
     Connect(#[from] sqlx::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot open the database for token checks: {0}")]
+    Lookup(#[from] rusqlite::Error),
     #[error("cannot create the database directory: {0}")]
     Directory(#[from] std::io::Error),
 }
@@ -42,6 +45,7 @@ pub enum OpenError {
 pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
+    lookup: Arc<lookup::Lookup>,
     token_lookups: Arc<AtomicU64>,
 }
 
@@ -72,6 +76,7 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         MIGRATIONS.run(&write).await?;
+        let lookup = Arc::new(lookup::Lookup::open(options.get_filename().to_path_buf())?);
         let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u32;
         let read = SqlitePoolOptions::new()
             .test_before_acquire(false)
@@ -79,7 +84,7 @@ impl Store {
             .min_connections(1)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Store { read, write, token_lookups: Arc::default() })
+        Ok(Store { read, write, lookup, token_lookups: Arc::default() })
     }
 
     /// A write transaction that holds SQLite's write lock from its first statement.

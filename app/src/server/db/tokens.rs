@@ -269,6 +269,7 @@ impl Store {
 mod tests {
     use super::super::test_support::fresh_store;
     use super::*;
+    use crate::model::{Role, UserStatus};
 
     async fn org_of(store: &Store, user: i64) -> i64 {
         sqlx::query_scalar("SELECT organization_id FROM users WHERE id = ?1")
@@ -403,5 +404,28 @@ mod tests {
         assert_eq!(forwarders.total, 1);
         // LIKE wildcards in the filter are plain characters.
         assert_eq!(store.list_tokens(org, &q("%", None, TokenStatusFilter::All, 1), 1_000).await.unwrap().total, 0);
+    }
+
+    #[tokio::test]
+    async fn the_token_check_sees_each_committed_change_at_once() {
+        let (store, _dir) = fresh_store().await;
+        let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
+        let org = org_of(&store, ada).await;
+        let bob = store.create_user("Acme", "Bob", "bob@acme.test", "h", Role::Admin, 0).await.unwrap();
+        let secret = TokenSecret::generate(TokenKind::Api).unwrap();
+        let row = store.create_token(org, bob, &TokenName::parse("ci").unwrap(), &secret, 100).await.unwrap();
+        let digest = secret.digest();
+
+        let auth = store.token_by_digest(&digest).unwrap().expect("found");
+        assert_eq!((auth.token_id, auth.principal_id, auth.organization_name.as_str()), (row.id, bob, "Acme"));
+        assert_eq!((auth.kind, auth.principal_role, auth.principal_active, auth.revoked), (TokenKind::Api, Some(Role::Admin), true, false));
+
+        store.set_role(org, ada, bob, Role::ReadOnly).await.unwrap();
+        assert_eq!(store.token_by_digest(&digest).unwrap().unwrap().principal_role, Some(Role::ReadOnly));
+        store.set_status(org, ada, bob, UserStatus::Disabled).await.unwrap();
+        assert!(!store.token_by_digest(&digest).unwrap().unwrap().principal_active);
+        store.revoke_token(org, row.id, ada, 200).await.unwrap().unwrap();
+        assert!(store.token_by_digest(&digest).unwrap().unwrap().revoked);
+        assert!(store.token_by_digest(&[0u8; 32]).unwrap().is_none());
     }
 }
