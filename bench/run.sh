@@ -22,7 +22,7 @@ trap cleanup EXIT
 
 start() {
   DATABASE_URL="sqlite:$dir/tokenwell.db" LEPTOS_SITE_ROOT=target/site TOKENWELL_LOG=warn \
-    "$bin" serve --addr "127.0.0.1:$PORT" >"$dir/server.log" 2>&1 &
+    ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$bin" serve --addr "127.0.0.1:$PORT" >"$dir/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 50); do curl -fs "$base/healthz" >/dev/null && return; sleep 0.1; done
   echo "server did not start" >&2; cat "$dir/server.log" >&2; exit 1
@@ -53,8 +53,8 @@ echo "== token check: 10,000 tokens, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 seed 1 10000
 start
 token=$(sign_in_and_generate)
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$base/healthz" | tee "$dir/healthz.txt"
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer $token" "$base/api/v1/whoami" | tee "$dir/whoami.txt"
+${WRK_CPUS:+taskset -c "$WRK_CPUS"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$base/healthz" | tee "$dir/healthz.txt"
+${WRK_CPUS:+taskset -c "$WRK_CPUS"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer $token" "$base/api/v1/whoami" | tee "$dir/whoami.txt"
 python3 - "$dir/healthz.txt" "$dir/whoami.txt" <<'PY'
 import re, sys
 def read(path):

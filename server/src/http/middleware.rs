@@ -1,7 +1,13 @@
 //! Middleware: request ids and client addresses, security headers, the cross-site request
 //! check, the session gate for server functions, and the page redirects.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, OnceLock,
+    },
+};
 
 use app::{
     api::PUBLIC_ENDPOINTS,
@@ -20,9 +26,7 @@ use rand::{rngs::OsRng, TryRngCore};
 /// Gives each request an id (echoed in `X-Request-Id`, shown in generic error messages)
 /// and records the peer address, then logs one line per request.
 pub async fn request_context(mut req: Request<Body>, next: Next) -> Response {
-    let mut bytes = [0u8; 8];
-    let _ = OsRng.try_fill_bytes(&mut bytes);
-    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let id = format!("{:016x}", next_request_id());
     let addr = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     if let Some(addr) = addr {
         req.extensions_mut().insert(ClientAddr(addr));
@@ -44,6 +48,23 @@ pub async fn request_context(mut req: Request<Body>, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// Request ids are unique within a process and not guessable from one another: a counter,
+/// offset by a random key and scrambled with SplitMix64's finaliser (a bijection on u64).
+/// No system call per request.
+fn next_request_id() -> u64 {
+    static KEY: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let key = *KEY.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        let _ = OsRng.try_fill_bytes(&mut bytes);
+        u64::from_le_bytes(bytes)
+    });
+    let mut z = COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_add(key);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Headers every response gets. Pages set their own CSP (with the hydration nonce);
@@ -173,6 +194,12 @@ mod tests {
             h.insert(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn request_ids_do_not_repeat() {
+        let ids: std::collections::HashSet<u64> = (0..10_000).map(|_| next_request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
     }
 
     #[test]
