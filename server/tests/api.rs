@@ -187,6 +187,25 @@ async fn tokens_endpoints_match_the_console() {
     let second: Value = c.delete(app.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
     assert_eq!(second["revoked_now"], false);
     assert_eq!(status(&app, "GET", "/api/v1/whoami", secret).await, StatusCode::UNAUTHORIZED);
+
+    // A bearer token is never sent by a browser on its own, so the console's cross-site
+    // check does not apply: automation may send any Origin.
+    let foreign = c
+        .post(app.url("/api/v1/tokens"))
+        .bearer_auth(&admin)
+        .header("origin", "https://ci.example")
+        .header("sec-fetch-site", "cross-site")
+        .json(&json!({"type": "api", "name": "from-ci"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::CREATED);
+    // The same headers as every response, and the same 64 KiB limit on JSON bodies.
+    assert_eq!(foreign.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(foreign.headers().get("x-request-id").is_some());
+    let huge = json!({"type": "api", "name": "x".repeat(100 * 1024)});
+    let res = c.post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&huge).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test]

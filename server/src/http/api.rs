@@ -88,6 +88,10 @@ impl ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into() }
     }
 
+    fn too_large(message: String) -> ApiError {
+        ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, code: "payload_too_large", message }
+    }
+
     fn internal(request_id: &str, cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(%request_id, "internal error: {cause}");
         ApiError {
@@ -328,11 +332,7 @@ async fn upload_file(
     }
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "payload_too_large",
-                message: format!("Files may be at most {} bytes.", config.max_upload_bytes),
-            }
+            ApiError::too_large(format!("Files may be at most {} bytes.", config.max_upload_bytes))
         } else {
             ApiError::bad_request("Could not read the request body.")
         }
@@ -505,7 +505,7 @@ pub struct CreatedToken {
 /// Generates a token, exactly as the console does. The secret is in this answer only.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateTokenRequest,
     responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn create_token(
     caller: Caller,
@@ -513,9 +513,13 @@ async fn create_token(
     body: Result<Json<CreateTokenRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_admin("manage tokens")?;
-    let Ok(Json(body)) = body else {
-        return Err(ApiError::bad_request("Send JSON: {\"type\": \"api\" | \"forwarder\", \"name\": \"…\"}."));
-    };
+    let Json(body) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!("Request bodies may be at most {} bytes.", crate::http::RPC_BODY_LIMIT))
+        } else {
+            ApiError::bad_request("Send JSON: {\"type\": \"api\" | \"forwarder\", \"name\": \"…\"}.")
+        }
+    })?;
     let kind = TokenKind::parse(&body.kind).ok_or_else(|| ApiError::bad_request("type must be api or forwarder."))?;
     let generated = tokens::generate(&state.store, caller.actor(), kind, &body.name)
         .await

@@ -119,9 +119,10 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
 }
 
 /// Refuses cross-site state-changing requests (CSRF), whatever their cookies.
+/// Wraps the console only (pages and server functions); the bearer-token API, which no
+/// browser sends credentials to on its own, does not pass through it.
 pub async fn origin_check(req: Request<Body>, next: Next) -> Response {
-    let bearer_api = req.uri().path().starts_with("/api/");
-    if !is_safe(req.method()) && !bearer_api && is_cross_site(req.headers()) {
+    if !is_safe(req.method()) && is_cross_site(req.headers()) {
         tracing::warn!(path = %req.uri().path(), "cross-site request refused");
         return (StatusCode::FORBIDDEN, "Cross-site requests are not allowed.").into_response();
     }

@@ -17,22 +17,27 @@ use app::server::AppState;
 
 use crate::config::ServeArgs;
 
-/// Server functions take small JSON or form bodies; the file API sets its own limit.
-const RPC_BODY_LIMIT: usize = 64 * 1024;
+/// Server functions and the token API take small JSON or form bodies; file uploads set
+/// their own limit.
+pub(crate) const RPC_BODY_LIMIT: usize = 64 * 1024;
 
 pub fn wire(pages: Router<AppState>, state: AppState, args: &ServeArgs) -> Router {
     let api = api::router(api::ApiConfig { max_upload_bytes: args.max_upload_bytes, data_dir: args.data_dir.clone() });
-    // `pages` also carries the server functions: leptos_axum registers each at its
-    // `/rpc/...` path. The session gate is a layer over everything, and only acts there.
+    // `pages` carries the pages, the static files (its fallback) and the server functions:
+    // leptos_axum registers each at its `/rpc/...` path. These layers wrap all of that and
+    // nothing else: the token API and the health checks never pass through cookie-based
+    // gates (the API authenticates bearer tokens itself and is exempt from the cross-site
+    // check, which protects cookie-authenticated requests).
+    let pages = pages
+        .layer(from_fn_with_state(state.clone(), middleware::rpc_session_gate))
+        .layer(from_fn_with_state(state.clone(), middleware::page_gate))
+        .layer(axum::middleware::from_fn(middleware::origin_check));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest("/api/v1", api)
         .merge(pages)
-        .layer(from_fn_with_state(state.clone(), middleware::rpc_session_gate))
-        .layer(from_fn_with_state(state.clone(), middleware::page_gate))
         .layer(DefaultBodyLimit::max(RPC_BODY_LIMIT))
-        .layer(axum::middleware::from_fn(middleware::origin_check))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(axum::middleware::from_fn(middleware::request_context))
         .with_state(state)
