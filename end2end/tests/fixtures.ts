@@ -50,6 +50,18 @@ export async function signIn(page: Page, who: { email: string; password: string 
   await hydrated(page);
 }
 
+/**
+ * Types into a debounced, URL-backed filter box and waits for the table that answers it: the
+ * URL carries the text, one row matches, and it is on screen. Acting on a row before then
+ * races the refresh that replaces the table (an open menu would vanish with its row).
+ */
+export async function filterToOne(page: Page, label: string, text: string) {
+  await page.getByLabel(label).fill(text);
+  await expect(page).toHaveURL((url) => url.searchParams.get('q') === text);
+  await expect(page.getByText('Showing 1–1 of 1')).toBeVisible();
+  await expect(page.getByRole('row').filter({ hasText: text })).toBeVisible();
+}
+
 /** A name no other test uses. */
 export function unique(prefix: string) {
   return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;

@@ -1,4 +1,4 @@
-import { test, expect, goto, signIn, unique, ADMIN, MEMBER } from './fixtures';
+import { test, expect, filterToOne, goto, signIn, unique, ADMIN, MEMBER } from './fixtures';
 import type { Page } from '@playwright/test';
 
 const TOKEN_RE = /^tw[af]_[0-9A-Za-z]{38}$/;
@@ -144,8 +144,7 @@ test('revoke: Cancel changes nothing, confirm revokes; the forwarder note links 
   await dialog.getByRole('button', { name: 'Done' }).click();
 
   // Seed step 4: locate the token by using the filter.
-  await page.getByLabel('Filter tokens').fill(name);
-  await expect(page.getByText('Showing 1–1 of 1')).toBeVisible();
+  await filterToOne(page, 'Filter tokens', name);
   await row(page, name).getByRole('button', { name: `Actions for ${name}` }).click();
   await page.getByRole('menuitem', { name: 'Revoke' }).click();
   const confirm = page.getByRole('alertdialog', { name: 'Revoke token' });
@@ -171,7 +170,7 @@ test('revoke: Cancel changes nothing, confirm revokes; the forwarder note links 
   const other = unique('forwarder-dc-north');
   const second = await generate(page, 'File Forwarder token', other);
   await second.dialog.getByRole('button', { name: 'Done' }).click();
-  await page.getByLabel('Filter tokens').fill(other);
+  await filterToOne(page, 'Filter tokens', other);
   await row(page, other).getByRole('button', { name: `Actions for ${other}` }).click();
   await page.getByRole('menuitem', { name: 'Revoke' }).click();
   await confirm.getByRole('link', { name: 'Users' }).click();
@@ -219,8 +218,7 @@ test('keyboard only: generate and revoke', async ({ page, context }) => {
   await expect(dialog).toBeHidden();
   await expect(open).toBeFocused();
 
-  await page.getByLabel('Filter tokens').fill(name);
-  await expect(page.getByText('Showing 1–1 of 1')).toBeVisible();
+  await filterToOne(page, 'Filter tokens', name);
   const actions = row(page, name).getByRole('button', { name: `Actions for ${name}` });
   await actions.focus();
   await page.keyboard.press('Enter');

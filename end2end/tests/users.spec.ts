@@ -1,4 +1,4 @@
-import { test, expect, goto, hydrated, signIn, unique, ADMIN } from './fixtures';
+import { test, expect, filterToOne, goto, hydrated, signIn, unique, ADMIN } from './fixtures';
 import type { Page } from '@playwright/test';
 
 function userRow(page: Page, name: string) {
@@ -59,7 +59,7 @@ test('demote and promote, disable and enable, with confirmations; guards explain
   await dialog.getByLabel('Role').selectOption({ label: 'Admin' });
   await dialog.getByRole('button', { name: 'Add user' }).click();
   await dialog.getByRole('button', { name: 'Done' }).click();
-  await page.getByLabel('Filter users').fill(name);
+  await filterToOne(page, 'Filter users', name);
   const row = userRow(page, name);
   await expect(row).toContainText('Admin');
 
@@ -94,7 +94,7 @@ test('demote and promote, disable and enable, with confirmations; guards explain
   await expect(row).toContainText('Active');
 
   // Guards: the signed-in admin cannot demote or disable themselves.
-  await page.getByLabel('Filter users').fill('Ada Admin');
+  await filterToOne(page, 'Filter users', 'Ada Admin');
   const me = userRow(page, 'Ada Admin');
   await me.getByRole('button', { name: 'Actions for Ada Admin' }).click();
   await page.getByRole('menuitem', { name: 'Change role' }).click();
@@ -119,7 +119,7 @@ test('revoke a File Forwarder token, then follow "Users" and disable its service
   await gen.getByLabel('Name').fill(name);
   await gen.getByRole('button', { name: 'Generate' }).click();
   await gen.getByRole('button', { name: 'Done' }).click();
-  await page.getByLabel('Filter tokens').fill(name);
+  await filterToOne(page, 'Filter tokens', name);
   await page.getByRole('button', { name: `Actions for ${name}` }).click();
   await page.getByRole('menuitem', { name: 'Revoke' }).click();
   const confirm = page.getByRole('alertdialog', { name: 'Revoke token' });
@@ -150,7 +150,7 @@ test('the revoke dialog of a File Forwarder token leads to its service account i
   await gen.getByLabel('Name').fill(name);
   await gen.getByRole('button', { name: 'Generate' }).click();
   await gen.getByRole('button', { name: 'Done' }).click();
-  await page.getByLabel('Filter tokens').fill(name);
+  await filterToOne(page, 'Filter tokens', name);
   await page.getByRole('button', { name: `Actions for ${name}` }).click();
   await page.getByRole('menuitem', { name: 'Revoke' }).click();
   await page.getByRole('alertdialog', { name: 'Revoke token' }).getByRole('link', { name: 'Users' }).click();
