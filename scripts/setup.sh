@@ -17,14 +17,15 @@ fi
 
 if ! cargo leptos --version 2>/dev/null | grep -q ' 0\.3\.10$'; then
   say "Installing cargo-leptos 0.3.10 (about 13 minutes, once)"
-  cargo install cargo-leptos --version 0.3.10 --locked
+  # From $HOME: tools are built without this repository's .cargo/config.toml flags.
+  (cd "$HOME" && cargo install cargo-leptos --version 0.3.10 --locked)
 fi
 
 # wasm-bindgen-cli must match the wasm-bindgen version in Cargo.lock exactly.
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 if ! wasm-bindgen --version 2>/dev/null | grep -q " ${bindgen_version}$"; then
   say "Installing wasm-bindgen-cli ${bindgen_version}"
-  cargo install wasm-bindgen-cli --version "${bindgen_version}"
+  (cd "$HOME" && cargo install wasm-bindgen-cli --version "${bindgen_version}")
 fi
 
 # Debian's binaryen (wasm-opt 108) breaks the release WASM; use binaryen 132 from npm.
