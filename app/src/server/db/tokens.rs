@@ -329,7 +329,7 @@ mod tests {
         // An API/CLI token acts as its creator.
         make(&store, org, ada, TokenKind::Api, "cli").await.unwrap();
         assert_eq!(
-            count(&store, &format!("SELECT principal_id FROM tokens WHERE name = 'cli'")).await,
+            count(&store, "SELECT principal_id FROM tokens WHERE name = 'cli'").await,
             ada
         );
     }
