@@ -1,13 +1,9 @@
-import { test, expect, signIn, unique, ADMIN } from './fixtures';
+import { test, expect, generateToken, signIn, unique, ADMIN } from './fixtures';
 
 test('a token generated in the console works against the API until it is revoked', async ({ page, request }) => {
   await signIn(page, ADMIN);
   const name = unique('whoami-script');
-  await page.getByRole('button', { name: 'Generate Token' }).click();
-  const dialog = page.getByRole('dialog', { name: 'Generate Token' });
-  await dialog.getByLabel('Name').fill(name);
-  await dialog.getByRole('button', { name: 'Generate' }).click();
-  const secret = await dialog.getByRole('textbox', { name: 'Token value' }).inputValue();
+  const { dialog, secret } = await generateToken(page, 'API/CLI token', name);
   await dialog.getByRole('button', { name: 'Done' }).click();
 
   const row = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name, exact: true }) });

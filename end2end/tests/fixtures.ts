@@ -62,6 +62,23 @@ export async function filterToOne(page: Page, label: string, text: string) {
   await expect(page.getByRole('row').filter({ hasText: text })).toBeVisible();
 }
 
+/** The contract's token format. */
+export const TOKEN_RE = /^tw[af]_[0-9A-Za-z]{38}$/;
+
+/** The seed's steps 4–8 on the Auth tokens tab. Returns the open dialog and the secret shown once. */
+export async function generateToken(page: Page, type: 'API/CLI token' | 'File Forwarder token', name: string) {
+  await page.getByRole('button', { name: 'Generate Token' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Generate Token' });
+  await dialog.getByLabel('Token type').selectOption({ label: type });
+  await dialog.getByLabel('Name').fill(name);
+  await dialog.getByRole('button', { name: 'Generate' }).click();
+  const value = dialog.getByRole('textbox', { name: 'Token value' });
+  await expect(value).toHaveValue(TOKEN_RE);
+  await expect(value).toHaveAttribute('readonly', '');
+  await expect(dialog).toContainText('will not be displayed again');
+  return { dialog, secret: await value.inputValue() };
+}
+
 /** A name no other test uses. */
 export function unique(prefix: string) {
   return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;

@@ -1,7 +1,5 @@
-import { test, expect, filterToOne, goto, signIn, unique, ADMIN, MEMBER } from './fixtures';
+import { test, expect, filterToOne, generateToken, goto, signIn, unique, ADMIN, MEMBER, TOKEN_RE } from './fixtures';
 import type { Page } from '@playwright/test';
-
-const TOKEN_RE = /^tw[af]_[0-9A-Za-z]{38}$/;
 
 /** The seed's steps 1–3: sign in, Settings icon in the left menu, Auth tokens tab. */
 async function openAuthTokens(page: Page) {
@@ -12,20 +10,6 @@ async function openAuthTokens(page: Page) {
   await expect(page.getByRole('heading', { name: 'Auth tokens' })).toBeVisible();
 }
 
-/** The seed's steps 4–8. Returns the secret shown once. */
-async function generate(page: Page, type: 'API/CLI token' | 'File Forwarder token', name: string) {
-  await page.getByRole('button', { name: 'Generate Token' }).click();
-  const dialog = page.getByRole('dialog', { name: 'Generate Token' });
-  await dialog.getByLabel('Token type').selectOption({ label: type });
-  await dialog.getByLabel('Name').fill(name);
-  await dialog.getByRole('button', { name: 'Generate' }).click();
-  const value = dialog.getByRole('textbox', { name: 'Token value' });
-  await expect(value).toHaveValue(TOKEN_RE);
-  await expect(value).toHaveAttribute('readonly', '');
-  await expect(dialog).toContainText('will not be displayed again');
-  return { dialog, secret: await value.inputValue() };
-}
-
 function row(page: Page, name: string) {
   return page.getByRole('row').filter({ has: page.getByRole('rowheader', { name, exact: true }) });
 }
@@ -34,7 +18,7 @@ test('generate an API/CLI token: copy it once, then it is gone for good', async 
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   await openAuthTokens(page);
   const name = unique('Tines-integration-prod');
-  const { dialog, secret } = await generate(page, 'API/CLI token', name);
+  const { dialog, secret } = await generateToken(page, 'API/CLI token', name);
   expect(secret.startsWith('twa_')).toBe(true);
 
   await dialog.getByRole('button', { name: 'Copy' }).click();
@@ -63,7 +47,7 @@ test('generate an API/CLI token: copy it once, then it is gone for good', async 
 test('generate a File Forwarder token; its service account appears under Users', async ({ page }) => {
   await openAuthTokens(page);
   const name = unique('forwarder-dc-east');
-  const { dialog, secret } = await generate(page, 'File Forwarder token', name);
+  const { dialog, secret } = await generateToken(page, 'File Forwarder token', name);
   expect(secret.startsWith('twf_')).toBe(true);
   await page.keyboard.press('Escape');
   await expect(dialog).toBeHidden();
@@ -80,7 +64,7 @@ test('generate a File Forwarder token; its service account appears under Users',
 test('a duplicate active name is refused inline', async ({ page }) => {
   await openAuthTokens(page);
   const name = unique('duplicate');
-  const { dialog } = await generate(page, 'API/CLI token', name);
+  const { dialog } = await generateToken(page, 'API/CLI token', name);
   await dialog.getByRole('button', { name: 'Done' }).click();
   await page.getByRole('button', { name: 'Generate Token' }).click();
   const again = page.getByRole('dialog', { name: 'Generate Token' });
@@ -100,7 +84,7 @@ test('filter by name, type and status; the URL keeps the view across a reload', 
     ['File Forwarder token', `${tag}-fwd`],
     ['API/CLI token', `${tag}-old`],
   ] as const) {
-    const { dialog } = await generate(page, type, name);
+    const { dialog } = await generateToken(page, type, name);
     await dialog.getByRole('button', { name: 'Done' }).click();
   }
   await page.getByLabel('Filter tokens').fill(tag);
@@ -140,7 +124,7 @@ test('filter by name, type and status; the URL keeps the view across a reload', 
 test('revoke: Cancel changes nothing, confirm revokes; the forwarder note links to Users', async ({ page }) => {
   await openAuthTokens(page);
   const name = unique('forwarder-dc-west');
-  const { dialog } = await generate(page, 'File Forwarder token', name);
+  const { dialog } = await generateToken(page, 'File Forwarder token', name);
   await dialog.getByRole('button', { name: 'Done' }).click();
 
   // Seed step 4: locate the token by using the filter.
@@ -168,7 +152,7 @@ test('revoke: Cancel changes nothing, confirm revokes; the forwarder note links 
 
   // The service account's link from a second forwarder token's revoke dialog.
   const other = unique('forwarder-dc-north');
-  const second = await generate(page, 'File Forwarder token', other);
+  const second = await generateToken(page, 'File Forwarder token', other);
   await second.dialog.getByRole('button', { name: 'Done' }).click();
   await filterToOne(page, 'Filter tokens', other);
   await row(page, other).getByRole('button', { name: `Actions for ${other}` }).click();
@@ -186,7 +170,7 @@ test('a token name is shown as text, never as markup', async ({ page }) => {
     alerted = true;
     await d.dismiss();
   });
-  const { dialog } = await generate(page, 'API/CLI token', name);
+  const { dialog } = await generateToken(page, 'API/CLI token', name);
   await dialog.getByRole('button', { name: 'Done' }).click();
   await expect(row(page, name)).toBeVisible();
   await page.reload();

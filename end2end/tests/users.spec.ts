@@ -1,4 +1,4 @@
-import { test, expect, filterToOne, goto, hydrated, signIn, unique, ADMIN } from './fixtures';
+import { test, expect, filterToOne, generateToken, goto, hydrated, signIn, unique, ADMIN } from './fixtures';
 import type { Page } from '@playwright/test';
 
 function userRow(page: Page, name: string) {
@@ -113,11 +113,7 @@ test('demote and promote, disable and enable, with confirmations; guards explain
 test('revoke a File Forwarder token, then follow "Users" and disable its service account', async ({ page }) => {
   await signIn(page, ADMIN);
   const name = unique('forwarder-cleanup');
-  await page.getByRole('button', { name: 'Generate Token' }).click();
-  const gen = page.getByRole('dialog', { name: 'Generate Token' });
-  await gen.getByLabel('Token type').selectOption({ label: 'File Forwarder token' });
-  await gen.getByLabel('Name').fill(name);
-  await gen.getByRole('button', { name: 'Generate' }).click();
+  const { dialog: gen } = await generateToken(page, 'File Forwarder token', name);
   await gen.getByRole('button', { name: 'Done' }).click();
   await filterToOne(page, 'Filter tokens', name);
   await page.getByRole('button', { name: `Actions for ${name}` }).click();
@@ -144,11 +140,7 @@ test('revoke a File Forwarder token, then follow "Users" and disable its service
 test('the revoke dialog of a File Forwarder token leads to its service account in two clicks', async ({ page }) => {
   await signIn(page, ADMIN);
   const name = unique('forwarder-two-clicks');
-  await page.getByRole('button', { name: 'Generate Token' }).click();
-  const gen = page.getByRole('dialog', { name: 'Generate Token' });
-  await gen.getByLabel('Token type').selectOption({ label: 'File Forwarder token' });
-  await gen.getByLabel('Name').fill(name);
-  await gen.getByRole('button', { name: 'Generate' }).click();
+  const { dialog: gen } = await generateToken(page, 'File Forwarder token', name);
   await gen.getByRole('button', { name: 'Done' }).click();
   await filterToOne(page, 'Filter tokens', name);
   await page.getByRole('button', { name: `Actions for ${name}` }).click();
