@@ -50,12 +50,15 @@ pub fn display_name(raw: &str, what: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
+/// The longest email address (RFC 5321's path limit less the angle brackets), in bytes.
+pub const EMAIL_MAX: usize = 254;
+
 /// An email address, normalised to lower case. Deliverability is not our business; the
 /// shape must be plausible so a typo is caught early.
 pub fn email(raw: &str) -> Result<String, String> {
     let email = raw.trim().to_lowercase();
     let invalid = || Err("Enter an email address such as name@example.com.".to_string());
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email.len() > EMAIL_MAX || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return invalid();
     }
     match email.split_once('@') {
@@ -76,7 +79,8 @@ pub fn email(raw: &str) -> Result<String, String> {
 pub const PASSWORD_MIN: usize = 12;
 pub const PASSWORD_MAX: usize = 256;
 
-/// Length is the only rule (NIST SP 800-63B): no composition rules.
+/// The length rule (NIST SP 800-63B): no composition rules. The server also refuses
+/// guessable passwords (`server::password::check_new_password`).
 pub fn new_password(raw: &str) -> Result<(), String> {
     let len = raw.chars().count();
     if len < PASSWORD_MIN {

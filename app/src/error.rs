@@ -26,8 +26,11 @@ pub enum AppError {
     Unauthorized,
     #[error("Incorrect email or password.")]
     BadCredentials,
-    #[error("Too many sign-in attempts. Wait {minutes} minutes and try again.")]
+    #[error("Too many attempts. Wait {minutes} minutes and try again.")]
     Throttled { minutes: u32 },
+    /// Too many requests need the expensive password check at once.
+    #[error("Tokenwell is busy. Try again in a few seconds.")]
+    Busy,
     #[error("The request was not understood. Reload the page and try again.")]
     BadRequest,
     #[error("Could not reach Tokenwell. Check your connection and try again.")]
@@ -61,6 +64,15 @@ impl AppError {
         matches!(self, AppError::Validation { .. } | AppError::Conflict { .. })
     }
 
+    /// Seconds a client should wait before retrying (`Retry-After`), for 429 and 503.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            AppError::Throttled { minutes } => Some(minutes * 60),
+            AppError::Busy => Some(2),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             AppError::Validation { .. } | AppError::BadRequest => 400,
@@ -70,6 +82,7 @@ impl AppError {
             AppError::Conflict { .. } => 409,
             AppError::Throttled { .. } => 429,
             AppError::Network => 502,
+            AppError::Busy => 503,
             AppError::Internal { .. } => 500,
         }
     }

@@ -152,3 +152,47 @@ test('the revoke dialog of a File Forwarder token leads to its service account i
   await page.getByRole('alertdialog', { name: 'Disable service account' }).getByRole('button', { name: 'Disable' }).click();
   await expect(account).toContainText('Disabled');
 });
+
+test('reset a password: a new initial password shown once; a guessable new password is refused with the reason', async ({ page, browser }) => {
+  await openUsers(page);
+  const name = unique('Rex Reset');
+  const email = `${name.toLowerCase().replace(/[^a-z0-9]+/g, '.')}@acme.test`;
+  await page.getByRole('button', { name: 'Add user' }).click();
+  const add = page.getByRole('dialog', { name: 'Add user' });
+  await add.getByLabel('Name').fill(name);
+  await add.getByLabel('Email').fill(email);
+  await add.getByRole('button', { name: 'Add user' }).click();
+  const first = await add.getByRole('textbox', { name: 'Initial password' }).inputValue();
+  await add.getByRole('button', { name: 'Done' }).click();
+
+  await filterToOne(page, 'Filter users', name);
+  await userRow(page, name).getByRole('button', { name: `Actions for ${name}` }).click();
+  await page.getByRole('menuitem', { name: 'Reset password' }).click();
+  const dialog = page.getByRole('alertdialog', { name: 'Reset password' });
+  await expect(dialog).toContainText('signed out everywhere');
+  await dialog.getByRole('button', { name: 'Reset password' }).click();
+  const value = dialog.getByRole('textbox', { name: 'Initial password' });
+  await expect(value).toHaveValue(/^[0-9A-Za-z]{24}$/);
+  const fresh = await value.inputValue();
+  expect(fresh).not.toBe(first);
+  await dialog.getByRole('button', { name: 'Done' }).click();
+  await expect(dialog).toBeHidden();
+
+  const other = await browser.newContext();
+  const rex = await other.newPage();
+  await goto(rex, '/login');
+  await rex.getByLabel('Email').fill(email);
+  await rex.getByLabel('Password').fill(first);
+  await rex.getByRole('button', { name: 'Sign in' }).click();
+  await expect(rex.getByRole('alert')).toHaveText('Incorrect email or password.');
+  await rex.getByLabel('Password').fill(fresh);
+  await rex.getByRole('button', { name: 'Sign in' }).click();
+  await expect(rex.getByRole('heading', { name: 'Set a new password' })).toBeVisible();
+  await hydrated(rex);
+  await rex.getByLabel('Temporary password').fill(fresh);
+  await rex.getByLabel('New password', { exact: true }).fill('password1234');
+  await rex.getByLabel('Confirm new password').fill('password1234');
+  await rex.getByRole('button', { name: 'Save password' }).click();
+  await expect(rex.getByText(/This password is too easy to guess/)).toBeVisible();
+  await other.close();
+});

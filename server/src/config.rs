@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Mark cookies Secure; set when Tokenwell is served over HTTPS.
     #[arg(long, env = "TOKENWELL_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+    /// Hours after which an initial password that an admin generated stops working unless
+    /// its user has replaced it.
+    #[arg(long, env = "TOKENWELL_INITIAL_PASSWORD_HOURS", default_value_t = 72)]
+    pub initial_password_hours: u64,
     /// Largest file the API accepts, in bytes.
     #[arg(long, env = "TOKENWELL_MAX_UPLOAD_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_upload_bytes: usize,

@@ -6,7 +6,7 @@ use app::{
     domain,
     model::Role,
     server::{
-        db::CreateAdminError, last_used::LastUsed, now, password::Hasher, throttle::LoginThrottle, AppState,
+        db::CreateAdminError, last_used::LastUsed, now, password::{check_new_password, Hasher}, throttle::LoginThrottle, AppState,
         AppStateInner, SecurityConfig, Store,
     },
     shell, App,
@@ -32,7 +32,7 @@ impl Application {
     pub async fn build(args: ServeArgs, listener: tokio::net::TcpListener) -> Result<Application, String> {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let store = Store::open(&args.database.database_url).await.map_err(|e| e.to_string())?;
-        let passwords = Hasher::new().await?;
+        let passwords = Hasher::new().await.map_err(|e| e.to_string())?;
         let leptos_options = LeptosOptions::builder()
             .output_name("tokenwell")
             .site_root(args.site_root.to_string_lossy().to_string())
@@ -46,7 +46,11 @@ impl Application {
         let state = AppState::new(AppStateInner {
             leptos_options,
             store: store.clone(),
-            security: SecurityConfig { secure_cookies: args.secure_cookies, ..SecurityConfig::default() },
+            security: SecurityConfig {
+                secure_cookies: args.secure_cookies,
+                initial_password_lifetime: std::time::Duration::from_secs(args.initial_password_hours * 3600),
+                ..SecurityConfig::default()
+            },
             throttle: Arc::new(LoginThrottle::default()),
             passwords,
             last_used: LastUsed::start(store.clone()),
@@ -116,9 +120,9 @@ pub async fn create_user(args: &CreateAdminArgs, role: Role, password: String) -
     let email = domain::email(&args.email)?;
     let default_name = email.split('@').next().unwrap_or_default().to_string();
     let name = domain::display_name(args.name.as_deref().unwrap_or(&default_name), "the name")?;
-    domain::new_password(&password)?;
+    check_new_password(&password, &[&org, &name, &email])?;
     let store = Store::open(&args.database.database_url).await.map_err(|e| e.to_string())?;
-    let hash = Hasher::new().await?.hash(password).await?;
+    let hash = Hasher::new().await.map_err(|e| e.to_string())?.hash(password).await.map_err(|e| e.to_string())?;
     let result = store.create_user(&org, &name, &email, &hash, role, now()).await;
     store.close().await;
     match result {

@@ -7,30 +7,59 @@ use crate::{error::AppError, model::Viewer};
 /// Signs in with email and password. Every failure gives the same answer.
 #[server(prefix = "/rpc", endpoint = "login")]
 pub async fn login(email: String, password: String) -> Result<(), AppError> {
-    use crate::server::{client_addr, internal, session, state, with_status};
+    use crate::server::{client_addr, internal, now, session, state, with_status};
     with_status(
         async move {
+            // No account has an address this long (`domain::email`): refuse before any work.
+            if email.trim().len() > crate::domain::EMAIL_MAX {
+                return Err(AppError::BadCredentials);
+            }
             let state = state()?;
             let account = email.trim().to_lowercase();
             let addr = client_addr();
-            if let Err(minutes) = state.throttle.check(&account, addr) {
+            // Counted before the password is checked, so concurrent guesses cannot all slip
+            // past the limit during the seconds that their hashes take.
+            let attempt = state.throttle.reserve_sign_in(&account, addr).map_err(|t| {
                 tracing::warn!(client = ?addr, "sign-in throttled");
-                return Err(AppError::Throttled { minutes });
+                AppError::Throttled { minutes: t.minutes() }
+            })?;
+            if !attempt.delay.is_zero() {
+                tokio::time::sleep(attempt.delay).await;
             }
-            let record = state.store.login_record(&account).await.map_err(internal)?;
-            let (user_id, stored, active) = match record {
-                Some(r) => (r.user_id, r.password_hash, r.active),
+            let record = match state.store.login_record(&account).await {
+                Ok(record) => record,
+                Err(e) => {
+                    attempt.abandon();
+                    return Err(internal(e));
+                }
+            };
+            let (user_id, stored, active) = match &record {
+                Some(r) => (r.user_id, r.password_hash.clone(), r.active),
                 None => (0, None, false),
             };
             // Over-long input is refused after the same work as a wrong password.
             let password = if password.len() > 4 * crate::domain::PASSWORD_MAX { String::new() } else { password };
-            let matches = state.passwords.verify(password, stored).await.map_err(internal)?;
+            let matches = match state.passwords.verify(password, stored).await {
+                Ok(matches) => matches,
+                Err(e) => {
+                    attempt.abandon();
+                    return Err(e.into());
+                }
+            };
             if !(matches && active) {
-                state.throttle.record_failure(&account, addr);
+                attempt.failed();
                 tracing::info!(client = ?addr, "sign-in failed");
                 return Err(AppError::BadCredentials);
             }
-            state.throttle.record_success(&account);
+            attempt.succeeded();
+            // Only someone who knows the password learns that it expired.
+            let lifetime = state.security.initial_password_lifetime.as_secs() as i64;
+            if let Some(r) = record.filter(|r| r.must_change_password) {
+                if r.password_set_at.is_none_or(|set| now() - set > lifetime) {
+                    tracing::info!(user_id, client = ?addr, "sign-in with an expired initial password");
+                    return Err(AppError::Refused(INITIAL_PASSWORD_EXPIRED.into()));
+                }
+            }
             session::start_session(&state, user_id).await?;
             tracing::info!(user_id, client = ?addr, "signed in");
             leptos_axum::redirect("/settings");
@@ -39,6 +68,9 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
         .await,
     )
 }
+
+pub const INITIAL_PASSWORD_EXPIRED: &str =
+    "This initial password has expired. Ask an admin of your organization to reset your password.";
 
 /// First run: creates the organization and its first admin, then signs them in.
 /// Refused once any user exists.
@@ -52,7 +84,7 @@ pub async fn setup(
 ) -> Result<(), AppError> {
     use crate::{
         domain,
-        server::{db::CreateAdminError, internal, now, session, state, with_status},
+        server::{db::CreateAdminError, internal, now, password::check_new_password, session, state, with_status},
     };
     with_status(
         async move {
@@ -64,11 +96,12 @@ pub async fn setup(
                 .map_err(|m| AppError::validation("organization", m))?;
             let name = domain::display_name(&name, "your name").map_err(|m| AppError::validation("name", m))?;
             let email = domain::email(&email).map_err(|m| AppError::validation("email", m))?;
-            domain::new_password(&password).map_err(|m| AppError::validation("password", m))?;
+            check_new_password(&password, &[&organization, &name, &email])
+                .map_err(|m| AppError::validation("password", m))?;
             if password != confirm_password {
                 return Err(AppError::validation("confirm_password", "The two passwords do not match."));
             }
-            let hash = state.passwords.hash(password).await.map_err(internal)?;
+            let hash = state.passwords.hash(password).await?;
             let user_id = match state.store.setup_first_admin(&organization, &name, &email, &hash, now()).await {
                 Ok(id) => id,
                 Err(CreateAdminError::AlreadySetUp) => {

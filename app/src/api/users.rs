@@ -40,22 +40,25 @@ const INITIAL_PASSWORD_LEN: usize = 24;
 pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser, AppError> {
     use crate::{
         domain,
-        server::{db::CreateAdminError, internal, now, session, state, token_secret::random_base62, with_status},
+        server::{db::CreateAdminError, internal, now, session, state, with_status},
     };
     with_status(
         async move {
             let viewer = session::require_admin().await?;
-            let opts = expect_context::<leptos_axum::ResponseOptions>();
-            opts.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+            no_store();
             let name = domain::display_name(&name, "a name").map_err(|m| AppError::validation("name", m))?;
             let email = domain::email(&email).map_err(|m| AppError::validation("email", m))?;
             let state = state()?;
-            let password = random_base62(INITIAL_PASSWORD_LEN).map_err(internal)?;
-            let hash = state.passwords.hash(password.clone()).await.map_err(internal)?;
+            // One identity per email across organizations (README, "Security"): a taken
+            // address is reported, and an admin may only be told so a few times.
+            state.throttle.email_taken_allowed(viewer.user_id).map_err(|t| AppError::Throttled { minutes: t.minutes() })?;
+            let password = initial_password()?;
+            let hash = state.passwords.hash(password.clone()).await?;
             let user = match state.store.add_user(viewer.organization_id, &name, &email, &hash, role, now()).await {
                 Ok(user) => user,
                 Err(CreateAdminError::EmailTaken) => {
-                    return Err(AppError::conflict("email", "A user with this email already exists."))
+                    state.throttle.record_email_taken(viewer.user_id);
+                    return Err(AppError::conflict("email", "This email address already has a Tokenwell account."));
                 }
                 Err(e) => return Err(internal(e)),
             };
@@ -64,6 +67,44 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
         }
         .await,
     )
+}
+
+/// Gives a person a new initial password, shown once; their sessions end and they must
+/// choose their own at their next sign-in. For someone who forgot theirs, or whose
+/// initial password expired.
+#[server(prefix = "/rpc", endpoint = "reset_password", input = Json)]
+pub async fn reset_password(id: i64) -> Result<NewUser, AppError> {
+    use crate::server::{now, session, state, with_status};
+    with_status(
+        async move {
+            let viewer = session::require_admin().await?;
+            no_store();
+            let state = state()?;
+            let password = initial_password()?;
+            let hash = state.passwords.hash(password.clone()).await?;
+            let user = state
+                .store
+                .reset_password(viewer.organization_id, viewer.user_id, id, &hash, now())
+                .await
+                .map_err(change_error)?;
+            tracing::info!(user_id = id, by = viewer.user_id, "password reset");
+            Ok(NewUser { user, initial_password: password })
+        }
+        .await,
+    )
+}
+
+/// Answers that carry a secret must not be cached anywhere.
+#[cfg(feature = "ssr")]
+fn no_store() {
+    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+        opts.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn initial_password() -> Result<String, AppError> {
+    crate::server::token_secret::random_base62(INITIAL_PASSWORD_LEN).map_err(crate::server::internal)
 }
 
 #[cfg(feature = "ssr")]
@@ -111,29 +152,45 @@ pub async fn set_user_status(id: i64, active: bool) -> Result<UserRow, AppError>
     )
 }
 
-/// The signed-in user's own password. Every other session of theirs ends.
+/// The signed-in user's own password. Every session of theirs ends, and this request gets
+/// a new one: a new session id whenever the password changes.
 #[server(prefix = "/rpc", endpoint = "change_password", input = Json)]
 pub async fn change_password(current: String, new: String, confirm: String) -> Result<(), AppError> {
-    use crate::{
-        domain,
-        server::{internal, request_parts, session, state, with_status},
-    };
+    use crate::server::{internal, now, password::check_new_password, session, state, with_status};
     with_status(
         async move {
             let viewer = session::require_user().await?;
             let state = state()?;
-            let stored = state.store.password_hash(viewer.user_id).await.map_err(internal)?;
-            if !state.passwords.verify(current, stored).await.map_err(internal)? {
-                return Err(AppError::validation("current", "That is not your current password."));
+            let attempt = state
+                .throttle
+                .reserve_password_change(viewer.user_id)
+                .map_err(|t| AppError::Throttled { minutes: t.minutes() })?;
+            let stored = match state.store.password_hash(viewer.user_id).await {
+                Ok(stored) => stored,
+                Err(e) => {
+                    attempt.abandon();
+                    return Err(internal(e));
+                }
+            };
+            match state.passwords.verify(current, stored).await {
+                Ok(true) => attempt.succeeded(),
+                Ok(false) => {
+                    attempt.failed();
+                    return Err(AppError::validation("current", "That is not your current password."));
+                }
+                Err(e) => {
+                    attempt.abandon();
+                    return Err(e.into());
+                }
             }
-            domain::new_password(&new).map_err(|m| AppError::validation("new", m))?;
+            check_new_password(&new, &[&viewer.name, &viewer.email, &viewer.organization_name])
+                .map_err(|m| AppError::validation("new", m))?;
             if new != confirm {
                 return Err(AppError::validation("confirm", "The two passwords do not match."));
             }
-            let hash = state.passwords.hash(new).await.map_err(internal)?;
-            let keep = request_parts()
-                .and_then(|p| session::session_hash(&p.headers, state.security.secure_cookies));
-            state.store.set_password(viewer.user_id, &hash, keep.as_deref()).await.map_err(internal)?;
+            let hash = state.passwords.hash(new).await?;
+            state.store.set_password(viewer.user_id, &hash, now()).await.map_err(internal)?;
+            session::start_session(&state, viewer.user_id).await?;
             tracing::info!(user_id = viewer.user_id, "password changed");
             Ok(())
         }

@@ -8,7 +8,7 @@ use leptos_router::{
 
 use super::{encode_component, ErrorBanner};
 use crate::{
-    api::users::{add_user, list_users, set_user_role, set_user_status},
+    api::users::{add_user, list_users, reset_password, set_user_role, set_user_status},
     components::{
         dialog::Modal,
         filter::FilterInput,
@@ -26,6 +26,7 @@ use crate::{
 enum Pending {
     Role(UserRow),
     Status(UserRow),
+    ResetPassword(UserRow),
 }
 
 #[component]
@@ -106,6 +107,9 @@ pub fn UsersTab() -> impl IntoView {
                     match pending {
                         Pending::Role(user) => view! { <RoleDialog user on_close on_done=changed /> }.into_any(),
                         Pending::Status(user) => view! { <StatusDialog user on_close on_done=changed /> }.into_any(),
+                        Pending::ResetPassword(user) => {
+                            view! { <ResetPasswordDialog user on_close on_done=changed /> }.into_any()
+                        }
                     }
                 })
         }}
@@ -160,6 +164,12 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
     if user.kind == UserKind::User {
         let target = user.clone();
         items.push(MenuItem { label: "Change role", danger: false, on_select: Callback::new(move |_| on_action.run(Pending::Role(target.clone()))) });
+        let target = user.clone();
+        items.push(MenuItem {
+            label: "Reset password",
+            danger: false,
+            on_select: Callback::new(move |_| on_action.run(Pending::ResetPassword(target.clone()))),
+        });
     }
     let target = user.clone();
     items.push(MenuItem {
@@ -428,3 +438,65 @@ fn StatusDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) ->
     }
 }
 
+
+/// A new initial password for someone who forgot theirs or let the first one expire.
+#[component]
+fn ResetPasswordDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> impl IntoView {
+    let submission = Submission::new();
+    let pending = submission.pending;
+    // The new password lives only here, and only while the dialog is open.
+    let password = RwSignal::new(None::<String>);
+    let id = user.id;
+    let reset = move |_| {
+        submission.run(reset_password(id), move |new| {
+            password.set(Some(new.initial_password));
+            on_done.run(());
+        });
+    };
+    let close = Callback::new(move |_: ()| {
+        password.set(None);
+        on_close.run(());
+    });
+    let name = user.name.clone();
+    view! {
+        <Modal title="Reset password" alert=true described_by="reset-description" on_close=close>
+            {move || match password.get().is_some() {
+                true => {
+                    let secret = Signal::derive(move || password.get().unwrap_or_default());
+                    view! {
+                        <RevealOnce
+                            label="Initial password"
+                            value=secret
+                            warning="Give it to them over a trusted channel; they must choose their own password when they next sign in."
+                        />
+                        <div class="modal-actions">
+                            <button type="button" class="button" on:click=move |_| close.run(())>
+                                "Done"
+                            </button>
+                        </div>
+                    }
+                        .into_any()
+                }
+                false => {
+                    view! {
+                        <p id="reset-description">
+                            {format!(
+                                "{name} gets a new initial password, shown to you once. Their current password stops working and they are signed out everywhere; their API/CLI tokens keep working.",
+                            )}
+                        </p>
+                        {move || submission.error.get().map(|error| view! { <ErrorBanner error /> })}
+                        <div class="modal-actions">
+                            <button type="button" class="button secondary" data-autofocus on:click=move |_| close.run(())>
+                                "Cancel"
+                            </button>
+                            <button type="button" class="button" disabled=move || pending.get() on:click=reset>
+                                "Reset password"
+                            </button>
+                        </div>
+                    }
+                        .into_any()
+                }
+            }}
+        </Modal>
+    }
+}

@@ -22,6 +22,9 @@ pub use db::Store;
 pub struct SecurityConfig {
     /// Mark cookies `Secure`; on when Tokenwell is served over HTTPS.
     pub secure_cookies: bool,
+    /// An initial password that an admin generated stops working after this long unless
+    /// its user has replaced it.
+    pub initial_password_lifetime: Duration,
     /// A session ends after this long without a request.
     pub session_idle: Duration,
     /// …and after this long in any case.
@@ -32,6 +35,7 @@ impl Default for SecurityConfig {
     fn default() -> Self {
         SecurityConfig {
             secure_cookies: false,
+            initial_password_lifetime: Duration::from_secs(72 * 3600),
             session_idle: Duration::from_secs(8 * 3600),
             session_absolute: Duration::from_secs(7 * 24 * 3600),
         }
@@ -135,6 +139,9 @@ pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
             http::StatusCode::from_u16(e.status()),
         ) {
             opts.set_status(code);
+            if let Some(seconds) = e.retry_after() {
+                opts.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+            }
         }
     }
     result

@@ -67,6 +67,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
         addr: "127.0.0.1:0".parse().unwrap(),
         site_root: dir.path().join("site"),
         secure_cookies: false,
+        initial_password_hours: 72,
         max_upload_bytes: 1024 * 1024,
         data_dir: dir.path().join("files"),
     };
