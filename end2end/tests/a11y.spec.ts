@@ -1,0 +1,110 @@
+import AxeBuilder from '@axe-core/playwright';
+import type { Page } from '@playwright/test';
+import { test, expect, generateToken, goto, signIn, unique, ADMIN, MEMBER } from './fixtures';
+
+// WCAG 2.2 AA as axe-core checks it, on the states a person reaches, in the light and the
+// dark colour scheme (the console follows the operating system's).
+const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+async function expectAccessible(page: Page, state: string) {
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    const { violations } = await new AxeBuilder({ page }).withTags(TAGS).analyze();
+    const found = violations.map(
+      (v) => `${v.id} [${v.impact}] ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`,
+    );
+    expect(found, `axe: ${state} (${colorScheme}, ${page.viewportSize()?.width} px)`).toEqual([]);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+for (const width of [1280, 390]) {
+  test.describe(`at ${width} px`, () => {
+    test.use({ viewport: { width, height: width > 800 ? 800 : 844 } });
+
+    test('sign-in page, and its error', async ({ page }) => {
+      await goto(page, '/login');
+      await expectAccessible(page, 'sign-in');
+      await page.getByLabel('Email').fill(ADMIN.email);
+      await page.getByLabel('Password').fill('not the password at all');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await expect(page.getByRole('alert')).toHaveText('Incorrect email or password.');
+      await expectAccessible(page, 'sign-in error');
+    });
+
+    test('auth tokens tab: list, generate form and its error, revealed secret, row menu, revoke dialog, empty list', async ({ page }) => {
+      await signIn(page, ADMIN);
+      await expect(page.getByRole('heading', { name: 'Auth tokens' })).toBeVisible();
+      await expectAccessible(page, 'auth tokens list');
+
+      await page.getByRole('button', { name: 'Generate Token' }).click();
+      const form = page.getByRole('dialog', { name: 'Generate Token' });
+      await expectAccessible(page, 'generate form');
+      await form.getByRole('button', { name: 'Generate' }).click();
+      await expect(form.getByText(/Enter a name/)).toBeVisible();
+      await expectAccessible(page, 'generate form with an error');
+      await form.getByRole('button', { name: 'Cancel' }).click();
+
+      const name = unique('a11y-token');
+      const { dialog } = await generateToken(page, 'API/CLI token', name);
+      await expectAccessible(page, 'revealed token');
+      await dialog.getByRole('button', { name: 'Done' }).click();
+
+      await page.getByLabel('Filter tokens').fill(name);
+      await expect(page.getByText('Showing 1–1 of 1')).toBeVisible();
+      await page.getByRole('button', { name: `Actions for ${name}` }).click();
+      await expect(page.getByRole('menuitem', { name: 'Revoke' })).toBeVisible();
+      await expectAccessible(page, 'row menu open');
+      // The menu closes when focus leaves it, which the checks above may cause.
+      if (!(await page.getByRole('menuitem', { name: 'Revoke' }).isVisible())) {
+        await page.getByRole('button', { name: `Actions for ${name}` }).click();
+      }
+      await page.getByRole('menuitem', { name: 'Revoke' }).click();
+      await expect(page.getByRole('alertdialog', { name: 'Revoke token' })).toBeVisible();
+      await expectAccessible(page, 'revoke dialog');
+      await page.getByRole('alertdialog', { name: 'Revoke token' }).getByRole('button', { name: 'Cancel' }).click();
+
+      await page.getByLabel('Filter tokens').fill('no token has this name');
+      await expect(page.getByRole('heading', { name: /No tokens/ })).toBeVisible();
+      await expectAccessible(page, 'empty token list');
+    });
+
+    test('users tab: list, add user, revealed password, row menu, role dialog', async ({ page }) => {
+      await signIn(page, ADMIN);
+      await page.getByRole('navigation', { name: 'Organization' }).getByRole('link', { name: 'Users' }).click();
+      await expect(page.getByRole('heading', { name: 'Users' })).toBeVisible();
+      await expectAccessible(page, 'users list');
+
+      await page.getByRole('button', { name: 'Add user' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Add user' });
+      await expectAccessible(page, 'add user form');
+      const name = unique('Alex Access');
+      await dialog.getByLabel('Name').fill(name);
+      await dialog.getByLabel('Email').fill(`${name.toLowerCase().replace(/[^a-z0-9]+/g, '.')}@acme.test`);
+      await dialog.getByRole('button', { name: 'Add user' }).click();
+      await expect(dialog.getByRole('textbox', { name: 'Initial password' })).toBeVisible();
+      await expectAccessible(page, 'revealed initial password');
+      await dialog.getByRole('button', { name: 'Done' }).click();
+
+      await page.getByLabel('Filter users').fill(name);
+      await expect(page.getByText('Showing 1–1 of 1')).toBeVisible();
+      await page.getByRole('button', { name: `Actions for ${name}` }).click();
+      await expect(page.getByRole('menuitem', { name: 'Change role' })).toBeVisible();
+      await expectAccessible(page, 'user row menu open');
+      if (!(await page.getByRole('menuitem', { name: 'Change role' }).isVisible())) {
+        await page.getByRole('button', { name: `Actions for ${name}` }).click();
+      }
+      await page.getByRole('menuitem', { name: 'Change role' }).click();
+      await expect(page.getByRole('dialog', { name: 'Change role' })).toBeVisible();
+      await expectAccessible(page, 'role dialog');
+    });
+
+    test('account page and the admins-only page', async ({ page }) => {
+      await signIn(page, MEMBER);
+      await expect(page.getByRole('heading', { name: 'Admins only' })).toBeVisible();
+      await expectAccessible(page, 'admins only');
+      await goto(page, '/account');
+      await expectAccessible(page, 'account');
+    });
+  });
+}
