@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test setup build unit e2e bench
+.PHONY: run test setup build unit conformance e2e bench
 
 setup:
 	@scripts/setup.sh
@@ -19,12 +19,17 @@ test:
 	@scripts/setup.sh --test
 	$(MAKE) --no-print-directory unit
 	cargo leptos build --release
+	$(MAKE) --no-print-directory conformance
 	$(MAKE) --no-print-directory e2e
 
 # Unit, database and HTTP tests. Each crate with its own features (no --workspace).
 unit:
 	cargo test -p app --features ssr
 	cargo test -p server
+
+# The token API against its own OpenAPI document (schemathesis, every check, about 90 s).
+conformance:
+	scripts/api-conformance.sh target/release/tokenwell
 
 e2e:
 	cd end2end && npx playwright test

@@ -39,10 +39,18 @@ if $want_test; then
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v sqlite3 >/dev/null || missing+=(sqlite3)
+  python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3 python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
     say "Installing ${missing[*]} from Debian"
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  fi
+  # The API conformance check (scripts/api-conformance.sh) runs schemathesis from a venv.
+  if ! .tools/venv/bin/st --version 2>/dev/null | grep -q ' 4\.32\.5$'; then
+    say "Installing schemathesis 4.32.5 under .tools/venv"
+    rm -rf .tools/venv
+    python3 -m venv .tools/venv
+    .tools/venv/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5
   fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     say "Installing the browser-test packages (never a browser download)"

@@ -53,6 +53,15 @@ pub struct ServeArgs {
     /// Where uploaded files are stored.
     #[arg(long, env = "TOKENWELL_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    /// Uploads received at the same time; more are answered 503 with Retry-After.
+    #[arg(long, env = "TOKENWELL_MAX_CONCURRENT_UPLOADS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_uploads: u32,
+    /// Total size of one organization's files, in bytes; an upload beyond it gets 507.
+    #[arg(long, env = "TOKENWELL_ORG_QUOTA_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
+    pub org_quota_bytes: u64,
+    /// Seconds an upload may wait for its next bytes before it is abandoned with 408.
+    #[arg(long, env = "TOKENWELL_UPLOAD_IDLE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_idle_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -92,9 +92,9 @@ async fn permission_table() {
             let res = call(&app, method, path, token).await;
             let s = res.status();
             if allowed {
-                // Allowed means "not refused for rights": the POST /tokens body is not JSON (400)
+                // Allowed means "not refused for rights": the POST /tokens body is not JSON (415)
                 // and token 999999 does not exist (404).
-                assert!(ok(s) || s == StatusCode::BAD_REQUEST || s == StatusCode::NOT_FOUND, "{method} {path} as {who}: {s}");
+                assert!(ok(s) || s == StatusCode::UNSUPPORTED_MEDIA_TYPE || s == StatusCode::NOT_FOUND, "{method} {path} as {who}: {s}");
             } else {
                 assert!(forbidden(s), "{method} {path} as {who}: {s}");
                 assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().contains("insufficient_scope"));
@@ -448,4 +448,328 @@ async fn logs_never_contain_secrets_passwords_or_session_ids() {
             panic!("a secret reached the log: {}", line.replace(needle.as_str(), "[SECRET]"));
         }
     }
+}
+
+// ---------- uploads ----------
+
+/// A raw HTTP/1.1 upload, for what an HTTP client library will not do: hold the body back,
+/// stop in the middle of it, or send it in chunks without a length. `headers` end in CRLF.
+async fn raw_upload(app: &TestApp, token: &str, name: &str, headers: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST /api/v1/files?name={name} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n{headers}\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Writes what it can; the server may already have answered and closed.
+async fn send(stream: &mut tokio::net::TcpStream, bytes: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    let _ = stream.write_all(bytes).await;
+}
+
+/// One chunk of a `Transfer-Encoding: chunked` body.
+fn chunk(bytes: &[u8]) -> Vec<u8> {
+    [format!("{:x}\r\n", bytes.len()).as_bytes(), bytes, b"\r\n"].concat()
+}
+
+/// The first response on `stream`: status, head and body. None if none came within `within`.
+async fn response(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<(u16, String, String)> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let mut received = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&received[..end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .unwrap_or(0);
+                if received.len() >= end + 4 + length {
+                    let body = String::from_utf8_lossy(&received[end + 4..end + 4 + length]).to_string();
+                    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+                    return Some((status, head, body));
+                }
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(within, read).await.ok().flatten()
+}
+
+/// Every file under the data dir that is not a stored blob (`files/ab/<sha256>`).
+fn leftovers(app: &TestApp) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let data_dir = app.dir.path().join("files");
+    let mut files = Vec::new();
+    walk(&data_dir, &mut files);
+    let blob = regex_lite::Regex::new(r"^files/([0-9a-f]{2})/([0-9a-f]{64})$").unwrap();
+    files
+        .into_iter()
+        .filter(|path| {
+            let relative = path.strip_prefix(&data_dir).unwrap().to_string_lossy().to_string();
+            !blob.captures(&relative).is_some_and(|c| c[2].starts_with(&c[1]))
+        })
+        .collect()
+}
+
+/// Waits until an upload is being received into a file (past every check made before).
+async fn receiving(app: &TestApp) {
+    let incoming = app.dir.path().join("files").join("incoming");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_dir(&incoming).map_or(true, |mut d| d.next().is_none()) {
+        assert!(Instant::now() < deadline, "no upload started receiving");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn blob_path(app: &TestApp, sha: &str) -> std::path::PathBuf {
+    app.dir.path().join("files").join("files").join(&sha[..2]).join(sha)
+}
+
+async fn upload(app: &TestApp, token: &str, name: &str, body: &[u8]) -> reqwest::Response {
+    let url = reqwest::Url::parse_with_params(&app.url("/api/v1/files"), [("name", name)]).unwrap();
+    client().post(url).bearer_auth(token).body(body.to_vec()).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_forbidden_upload_is_refused_before_its_body_is_read() {
+    // The production limit, so a body of 20 MiB is one the server would otherwise accept.
+    let app = spawn_app_with(|a| a.max_upload_bytes = 32 * 1024 * 1024).await;
+    let acme = org(&app, "Acme").await;
+    let (_, token) = generate(&app, &acme.admin, "api", "demoted").await;
+    app.sql(&format!("UPDATE users SET role = 'read_only' WHERE id = {}", acme.admin_id)).await;
+    let twenty_mib = "Content-Length: 20971520\r\n";
+
+    // A client that asks before sending: the server never asks for the body (no
+    // "100 Continue", which it sends when a handler first reads the body).
+    let mut asking = raw_upload(&app, &token, "big.bin", &format!("{twenty_mib}Expect: 100-continue\r\n")).await;
+    let (status, head, body) = response(&mut asking, Duration::from_secs(5)).await.expect("an answer without the body");
+    assert_eq!(status, 403, "{head}");
+    assert!(body.contains("insufficient_scope"), "{body}");
+
+    // A client that sends at once: 64 KiB of the 20 MiB declared, then nothing. The answer
+    // comes anyway, so the server did not wait for (or read) the rest.
+    let mut pushing = raw_upload(&app, &token, "big.bin", twenty_mib).await;
+    send(&mut pushing, &vec![0u8; 64 * 1024]).await;
+    let (status, _, _) = response(&mut pushing, Duration::from_secs(5)).await.expect("an answer before the body ends");
+    assert_eq!(status, 403);
+
+    // Nor is anything checked after reading: a bad name is refused just as early.
+    app.sql(&format!("UPDATE users SET role = 'admin' WHERE id = {}", acme.admin_id)).await;
+    let mut nameless = raw_upload(&app, &token, "%E2%80%AEfdp.exe", &format!("{twenty_mib}Expect: 100-continue\r\n")).await;
+    let (status, head, _) = response(&mut nameless, Duration::from_secs(5)).await.expect("an answer without the body");
+    assert_eq!(status, 400, "{head}");
+    assert_eq!(app.scalar("SELECT count(*) FROM files").await, 0);
+    assert!(leftovers(&app).is_empty(), "{:?}", leftovers(&app));
+}
+
+#[tokio::test]
+async fn uploads_beyond_the_concurrency_cap_get_503_with_retry_after() {
+    let app = spawn_app_with(|a| a.max_concurrent_uploads = 1).await;
+    let acme = org(&app, "Acme").await;
+    let (_, fwd) = generate(&app, &acme.admin, "forwarder", "fwd").await;
+    let mut first = raw_upload(&app, &fwd, "first.bin", "Content-Length: 20\r\n").await;
+    send(&mut first, b"0123456789").await;
+    // It holds the only slot once it is receiving into a file.
+    receiving(&app).await;
+
+    let busy = upload(&app, &fwd, "second.bin", b"second").await;
+    assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(busy.headers()[header::RETRY_AFTER], "5");
+    let body: Value = busy.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_uploads");
+    // Other endpoints do not queue behind uploads.
+    assert_eq!(status(&app, "GET", "/api/v1/whoami", &fwd).await, StatusCode::OK);
+
+    send(&mut first, b"0123456789").await;
+    let (status, _, body) = response(&mut first, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    // The slot is free again.
+    assert_eq!(upload(&app, &fwd, "third.bin", b"third").await.status(), StatusCode::CREATED);
+    assert_eq!(app.scalar("SELECT count(*) FROM files").await, 2);
+}
+
+#[tokio::test]
+async fn each_organization_has_a_storage_quota() {
+    let app = spawn_app_with(|a| a.org_quota_bytes = 100).await;
+    let acme = org(&app, "Acme").await;
+    let globex = org(&app, "Globex").await;
+    let (_, acme_fwd) = generate(&app, &acme.admin, "forwarder", "fwd").await;
+    let (_, globex_fwd) = generate(&app, &globex.admin, "forwarder", "fwd").await;
+
+    assert_eq!(upload(&app, &acme_fwd, "a.bin", &[1u8; 60]).await.status(), StatusCode::CREATED);
+    // Declared too large for the room left: refused before the body is read.
+    let res = upload(&app, &acme_fwd, "b.bin", &[2u8; 41]).await;
+    assert_eq!(res.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "quota_exceeded");
+    assert!(body["error"]["message"].as_str().unwrap().contains("quota of 100 bytes"), "{body}");
+    // Sent without a length: refused as soon as it outgrows the room.
+    let mut chunked = raw_upload(&app, &acme_fwd, "c.bin", "Transfer-Encoding: chunked\r\n").await;
+    send(&mut chunked, &chunk(&[3u8; 30])).await;
+    send(&mut chunked, &chunk(&[3u8; 30])).await;
+    let (status, _, body) = response(&mut chunked, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(status, 507, "{body}");
+    // Exactly up to the quota is fine, and the same bytes count each time they are recorded.
+    assert_eq!(upload(&app, &acme_fwd, "d.bin", &[1u8; 40]).await.status(), StatusCode::CREATED);
+    assert_eq!(upload(&app, &acme_fwd, "e.bin", &[]).await.status(), StatusCode::CREATED);
+    assert_eq!(upload(&app, &acme_fwd, "a-again.bin", &[1u8; 60]).await.status(), StatusCode::INSUFFICIENT_STORAGE);
+    // Another organization has its own quota.
+    assert_eq!(upload(&app, &globex_fwd, "g.bin", &[1u8; 100]).await.status(), StatusCode::CREATED);
+    assert_eq!(app.scalar("SELECT count(*) FROM files").await, 4);
+    assert!(leftovers(&app).is_empty(), "{:?}", leftovers(&app));
+}
+
+#[tokio::test]
+async fn failed_uploads_leave_no_partial_file_behind() {
+    let app = spawn_app_with(|a| {
+        a.max_upload_bytes = 1024;
+        a.org_quota_bytes = 4096;
+        a.upload_idle_secs = 1;
+    })
+    .await;
+    let acme = org(&app, "Acme").await;
+    let (_, fwd) = generate(&app, &acme.admin, "forwarder", "fwd").await;
+
+    // The client goes away in the middle of the body.
+    let mut gone = raw_upload(&app, &fwd, "gone.bin", "Content-Length: 1000\r\n").await;
+    send(&mut gone, &[7u8; 500]).await;
+    drop(gone);
+    // Too large, sent without a length: stopped at the limit.
+    let mut large = raw_upload(&app, &fwd, "large.bin", "Transfer-Encoding: chunked\r\n").await;
+    for _ in 0..4 {
+        send(&mut large, &chunk(&[8u8; 512])).await;
+    }
+    let (status, _, body) = response(&mut large, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("payload_too_large"), "{body}");
+    // Stalled: no byte for longer than the idle timeout.
+    let mut stalled = raw_upload(&app, &fwd, "stalled.bin", "Content-Length: 100\r\n").await;
+    send(&mut stalled, &[9u8; 10]).await;
+    let (status, _, _) = response(&mut stalled, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(status, 408);
+    // Over the quota once received: there was room when it began, and another upload
+    // took it meanwhile.
+    for (name, byte) in [("one.bin", 1u8), ("two.bin", 2), ("three.bin", 3)] {
+        assert_eq!(upload(&app, &fwd, name, &[byte; 1000]).await.status(), StatusCode::CREATED);
+    }
+    let mut overtaken = raw_upload(&app, &fwd, "overtaken.bin", "Transfer-Encoding: chunked\r\n").await;
+    send(&mut overtaken, &chunk(&[4u8; 500])).await;
+    receiving(&app).await;
+    assert_eq!(upload(&app, &fwd, "four.bin", &[5u8; 1000]).await.status(), StatusCode::CREATED);
+    send(&mut overtaken, &chunk(&[4u8; 500])).await;
+    send(&mut overtaken, b"0\r\n\r\n").await;
+    let (status, _, _) = response(&mut overtaken, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(status, 507);
+    // The database refuses the row: a generic 500, and still no partial file.
+    app.sql("CREATE TRIGGER refuse_files BEFORE INSERT ON files BEGIN SELECT RAISE(ABORT, 'refused'); END").await;
+    let res = upload(&app, &fwd, "refused.bin", b"refused").await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: Value = res.json().await.unwrap();
+    assert!(!body.to_string().contains("refused."), "database text reached the client: {body}");
+
+    // The abandoned upload is noticed when its connection closes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !leftovers(&app).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(leftovers(&app).is_empty(), "partial uploads remain: {:?}", leftovers(&app));
+    assert_eq!(app.scalar("SELECT count(*) FROM files").await, 4);
+}
+
+#[tokio::test]
+async fn a_stored_copy_that_does_not_match_its_digest_is_replaced() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let (_, fwd) = generate(&app, &acme.admin, "forwarder", "fwd").await;
+    let contents = b"quarterly report";
+    let sha = sha256_hex(contents);
+    assert_eq!(upload(&app, &fwd, "q.txt", contents).await.status(), StatusCode::CREATED);
+    let blob = blob_path(&app, &sha);
+    assert_eq!(std::fs::read(&blob).unwrap(), contents);
+
+    // A sound copy is kept as it is.
+    let before = std::fs::metadata(&blob).unwrap().modified().unwrap();
+    assert_eq!(upload(&app, &fwd, "q2.txt", contents).await.status(), StatusCode::CREATED);
+    assert_eq!(std::fs::metadata(&blob).unwrap().modified().unwrap(), before);
+
+    // Same size, other bytes; then a truncated copy: each is replaced by the upload.
+    for tampered in [b"QUARTERLY REPORT".as_slice(), b"quarterly".as_slice()] {
+        std::fs::write(&blob, tampered).unwrap();
+        let res = upload(&app, &fwd, "q3.txt", contents).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let file: Value = res.json().await.unwrap();
+        assert_eq!(file["sha256"], sha);
+        assert_eq!(std::fs::read(&blob).unwrap(), contents);
+    }
+    assert!(leftovers(&app).is_empty(), "{:?}", leftovers(&app));
+}
+
+#[tokio::test]
+async fn names_that_can_disguise_themselves_are_refused() {
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let (_, admin) = generate(&app, &acme.admin, "api", "admin").await;
+    let refused = [
+        "invoice\u{202e}fdp.exe",   // right-to-left override: shows as "invoiceexe.pdf"
+        "a\u{202a}b", "a\u{202b}b", "a\u{202c}b", "a\u{202d}b",
+        "a\u{2066}b", "a\u{2067}b", "a\u{2068}b", "a\u{2069}b",
+        "a\u{200e}b", "a\u{200f}b", "a\u{61c}b",
+        "pay\u{200b}roll.csv",       // zero-width space
+        "a\u{feff}b", "a\u{ad}b", "a\u{2060}b",
+        "report\u{e0041}.pdf",       // invisible tag character
+        "line\nbreak", "tab\tbed", "nul\u{0}", "a\u{85}b", "a\u{2028}b",
+        " ", "\u{3000}",
+    ];
+    for name in refused {
+        let res = upload(&app, &admin, name, b"x").await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{name:?}");
+        let token = client().post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&json!({"type": "api", "name": name})).send().await.unwrap();
+        assert_eq!(token.status(), StatusCode::BAD_REQUEST, "token named {name:?}");
+    }
+    assert_eq!(upload(&app, &admin, &"n".repeat(256), b"x").await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.scalar("SELECT count(*) FROM files").await, 0);
+
+    for name in ["résumé 2024.pdf", "日本語.txt", "עברית.txt", "emoji 📄.pdf", &"n".repeat(255)] {
+        let res = upload(&app, &admin, name, b"x").await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{name:?}");
+    }
+    let res = upload(&app, &admin, "  padded.txt ", b"x").await;
+    let file: Value = res.json().await.unwrap();
+    assert_eq!(file["name"], "padded.txt");
+}
+
+#[tokio::test]
+async fn a_file_at_the_upload_limit_is_stored_whole() {
+    // The harness's limit is 1 MiB, far above the 64 KiB every other body may have.
+    let app = spawn_app().await;
+    let acme = org(&app, "Acme").await;
+    let (_, fwd) = generate(&app, &acme.admin, "forwarder", "fwd").await;
+    let contents: Vec<u8> = (0..1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let res = upload(&app, &fwd, "full.bin", &contents).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let file: Value = res.json().await.unwrap();
+    let sha = sha256_hex(&contents);
+    assert_eq!((file["size"].as_u64(), file["sha256"].as_str()), (Some(contents.len() as u64), Some(sha.as_str())));
+    assert_eq!(std::fs::read(blob_path(&app, &sha)).unwrap(), contents);
+    assert_eq!(upload(&app, &fwd, "over.bin", &[contents.as_slice(), b"!"].concat()).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }

@@ -1,7 +1,9 @@
 //! The token-authenticated HTTP API under `/api/v1`. Bearer tokens only: a session cookie
 //! does not authenticate here, and a token does not authenticate the console.
 
-use std::{path::PathBuf, sync::Arc};
+mod blobs;
+
+use std::{future::poll_fn, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
 
 use app::{
     error::AppError,
@@ -15,39 +17,66 @@ use app::{
     },
 };
 use axum::{
-    body::Bytes,
-    extract::{rejection::BytesRejection, DefaultBodyLimit, FromRequestParts, Path, Query, State},
-    http::{header, request::Parts, HeaderValue, StatusCode},
+    body::{Body, HttpBody},
+    extract::{
+        rejection::{JsonRejection, QueryRejection},
+        FromRequestParts, Path, Query, State,
+    },
+    http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{delete, get},
     Extension, Json, Router,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use utoipa::{
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        RefOr, Schema,
+    },
     IntoParams, Modify, OpenApi, ToSchema,
 };
 
 /// Settings of the file endpoints.
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
-    pub max_upload_bytes: usize,
+    pub max_upload_bytes: u64,
     pub data_dir: PathBuf,
+    pub max_concurrent_uploads: usize,
+    pub org_quota_bytes: u64,
+    /// How long an upload may wait for its next bytes.
+    pub upload_idle_timeout: Duration,
+}
+
+impl From<&crate::config::ServeArgs> for ApiConfig {
+    fn from(args: &crate::config::ServeArgs) -> ApiConfig {
+        ApiConfig {
+            max_upload_bytes: args.max_upload_bytes as u64,
+            data_dir: args.data_dir.clone(),
+            max_concurrent_uploads: args.max_concurrent_uploads as usize,
+            org_quota_bytes: args.org_quota_bytes,
+            upload_idle_timeout: Duration::from_secs(args.upload_idle_secs),
+        }
+    }
+}
+
+/// What the upload endpoint shares between requests.
+struct Uploads {
+    config: ApiConfig,
+    /// One permit per upload being received.
+    slots: Semaphore,
 }
 
 pub fn router(config: ApiConfig) -> Router<AppState> {
-    let max_upload = config.max_upload_bytes;
+    blobs::remove_abandoned_uploads(&config.data_dir);
+    let uploads = Uploads { slots: Semaphore::new(config.max_concurrent_uploads), config };
     Router::new()
         .route("/whoami", get(whoami))
-        .route(
-            "/files",
-            get(list_files).post(upload_file).layer(DefaultBodyLimit::max(max_upload)),
-        )
+        .route("/files", get(list_files).post(upload_file))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
         .route("/openapi.json", get(openapi))
-        .layer(Extension(Arc::new(config)))
+        .layer(Extension(Arc::new(uploads)))
 }
 
 // ---------- errors ----------
@@ -92,6 +121,34 @@ impl ApiError {
         ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, code: "payload_too_large", message }
     }
 
+    fn unsupported_media_type(message: &str) -> ApiError {
+        ApiError { status: StatusCode::UNSUPPORTED_MEDIA_TYPE, code: "unsupported_media_type", message: message.into() }
+    }
+
+    fn quota_exceeded(quota: u64) -> ApiError {
+        ApiError {
+            status: StatusCode::INSUFFICIENT_STORAGE,
+            code: "quota_exceeded",
+            message: format!("This file would take the organization's files over their quota of {quota} bytes."),
+        }
+    }
+
+    fn too_many_uploads() -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "too_many_uploads",
+            message: "Too many uploads are in progress. Try again shortly.".into(),
+        }
+    }
+
+    fn upload_stalled() -> ApiError {
+        ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "request_timeout",
+            message: "The upload stopped sending data.".into(),
+        }
+    }
+
     fn internal(request_id: &str, cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(%request_id, "internal error: {cause}");
         ApiError {
@@ -129,6 +186,9 @@ impl IntoResponse for ApiError {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
             }
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UPLOAD_RETRY_AFTER_SECS));
         }
         response
     }
@@ -247,9 +307,8 @@ pub struct OrganizationInfo {
 pub struct TokenInfo {
     id: i64,
     name: String,
-    /// `api` or `forwarder`.
     #[serde(rename = "type")]
-    kind: String,
+    kind: TokenType,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -264,13 +323,15 @@ pub struct PrincipalInfo {
 
 /// Who this token acts as.
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "tokens",
-    responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "The token, its principal and organization.", body = WhoAmI),
+              (status = 401, description = "Bad or missing token.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 500, description = "Server error; the message carries a reference.", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn whoami(caller: Caller) -> Json<WhoAmI> {
     let a = caller.auth;
     Json(WhoAmI {
         organization: OrganizationInfo { id: a.organization_id, name: a.organization_name },
-        token: TokenInfo { id: a.token_id, name: a.token_name, kind: a.kind.as_str().into() },
+        token: TokenInfo { id: a.token_id, name: a.token_name, kind: a.kind.into() },
         principal: PrincipalInfo {
             id: a.principal_id,
             name: a.principal_name,
@@ -282,9 +343,93 @@ async fn whoami(caller: Caller) -> Json<WhoAmI> {
 
 // ---------- files ----------
 
+/// Seconds a client is asked to wait when every upload slot is taken.
+const UPLOAD_RETRY_AFTER_SECS: u16 = 5;
+const FILE_NAME_MAX: usize = 255;
+
+/// Characters refused anywhere in a file or token name: control characters (Cc); format
+/// characters (Cf): bidirectional embeddings, overrides, isolates and marks, zero-width
+/// and other invisible characters, which can make one name look like another; and the
+/// line and paragraph separators. The document says the same with `name_pattern()`.
+const REFUSED_IN_NAMES: &[(char, char)] = &[
+    ('\u{0}', '\u{1f}'),
+    ('\u{7f}', '\u{9f}'),
+    ('\u{ad}', '\u{ad}'),
+    ('\u{600}', '\u{605}'),
+    ('\u{61c}', '\u{61c}'),
+    ('\u{6dd}', '\u{6dd}'),
+    ('\u{70f}', '\u{70f}'),
+    ('\u{890}', '\u{891}'),
+    ('\u{8e2}', '\u{8e2}'),
+    ('\u{180e}', '\u{180e}'),
+    ('\u{200b}', '\u{200f}'),
+    ('\u{2028}', '\u{202e}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206f}'),
+    ('\u{feff}', '\u{feff}'),
+    ('\u{fff9}', '\u{fffb}'),
+    ('\u{110bd}', '\u{110bd}'),
+    ('\u{110cd}', '\u{110cd}'),
+    ('\u{13430}', '\u{1343f}'),
+    ('\u{1bca0}', '\u{1bca3}'),
+    ('\u{1d173}', '\u{1d17a}'),
+    ('\u{e0001}', '\u{e0001}'),
+    ('\u{e0020}', '\u{e007f}'),
+];
+
+/// What `str::trim` removes and `REFUSED_IN_NAMES` does not already refuse: a name must
+/// have one character besides these.
+const WHITESPACE: &[(char, char)] = &[
+    (' ', ' '),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// The names `checked_name` accepts, as a pattern for the document. Escapes for the Basic
+/// Multilingual Plane; beyond it the characters themselves, since no escape for those
+/// reads the same in ECMAScript, Python and Rust regexes.
+fn name_pattern() -> String {
+    let class = |ranges: &[(char, char)]| -> String {
+        let item = |c: char| if (c as u32) <= 0xffff { format!("\\u{:04x}", c as u32) } else { c.to_string() };
+        ranges.iter().map(|&(first, last)| if first == last { item(first) } else { format!("{}-{}", item(first), item(last)) }).collect()
+    };
+    let (refused, blank) = (class(REFUSED_IN_NAMES), class(WHITESPACE));
+    format!("^[^{refused}]*[^{refused}{blank}][^{refused}]*$")
+}
+
+fn is_refused_in_name(c: char) -> bool {
+    REFUSED_IN_NAMES.iter().any(|&(first, last)| (first..=last).contains(&c))
+}
+
+/// A name as given: 1–`max` characters, none of them refused, not all whitespace.
+/// Returns it trimmed.
+fn checked_name(raw: &str, max: usize) -> Result<&str, String> {
+    let len = raw.chars().count();
+    if len > max {
+        return Err(format!("Use at most {max} characters; this name has {len}."));
+    }
+    if raw.chars().any(is_refused_in_name) {
+        return Err("Remove control characters, bidirectional controls and invisible formatting characters \
+                    from the name."
+            .into());
+    }
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("Give a name.".into());
+    }
+    Ok(name)
+}
+
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadParams {
-    /// The file's name, 1–255 characters.
+    /// The file's name: 1–255 characters, not all whitespace, without control characters,
+    /// bidirectional controls or invisible formatting characters. Kept trimmed.
+    #[param(min_length = 1, max_length = 255)]
     name: String,
 }
 
@@ -293,6 +438,7 @@ pub struct FileInfo {
     id: i64,
     name: String,
     size: i64,
+    /// Lower-case hex.
     sha256: String,
     created_at: i64,
 }
@@ -304,17 +450,30 @@ impl From<FileRecord> for FileInfo {
 }
 
 /// Ingests a file (raw body). File Forwarder tokens, and API/CLI tokens of admins and members.
+///
+/// Who may upload, the name, the declared size and the organization's quota are all
+/// checked before the body is read, so a refused upload's body is never received.
 #[utoipa::path(post, path = "/api/v1/files", tag = "files", params(UploadParams),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = FileInfo), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
+    request_body(description = "The file's bytes, at most the server's upload limit (32 MiB by default).",
+                 content(("application/octet-stream"))),
+    responses((status = 201, description = "Stored.", body = FileInfo),
+              (status = 400, description = "No or bad name, or the body ended early.", body = ErrorBody),
+              (status = 401, description = "Bad or missing token.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 403, description = "This token may not ingest files.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 408, description = "The body stopped arriving.", body = ErrorBody),
+              (status = 413, description = "Larger than the upload limit.", body = ErrorBody),
+              (status = 500, description = "Server error; the message carries a reference.", body = ErrorBody),
+              (status = 503, description = "Too many uploads in progress.", body = ErrorBody,
+               headers(("Retry-After" = u16, description = "Seconds to wait."))),
+              (status = 507, description = "The organization's storage quota would be exceeded.", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn upload_file(
     caller: Caller,
     State(state): State<AppState>,
-    Extension(config): Extension<Arc<ApiConfig>>,
-    params: Result<Query<UploadParams>, axum::extract::rejection::QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
+    Extension(uploads): Extension<Arc<Uploads>>,
+    params: Result<Query<UploadParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<(StatusCode, Json<FileInfo>), ApiError> {
     let may_ingest = match caller.auth.kind {
         TokenKind::Forwarder => true,
@@ -326,56 +485,104 @@ async fn upload_file(
     let Ok(Query(params)) = params else {
         return Err(ApiError::bad_request("Give the file's name as ?name=…"));
     };
-    let name = params.name.trim();
-    if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("The name must be 1–255 characters without control characters."));
+    let name = checked_name(&params.name, FILE_NAME_MAX).map_err(ApiError::bad_request)?;
+    let config = &uploads.config;
+    let declared: Option<u64> =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    if declared.is_some_and(|n| n > config.max_upload_bytes) {
+        return Err(ApiError::too_large(format!("Files may be at most {} bytes.", config.max_upload_bytes)));
     }
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(format!("Files may be at most {} bytes.", config.max_upload_bytes))
-        } else {
-            ApiError::bad_request("Could not read the request body.")
-        }
-    })?;
-    let digest = Sha256::digest(&body);
-    let sha256: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    store_blob(&config.data_dir, &sha256, &body).await.map_err(|e| ApiError::internal(&caller.request_id, e))?;
+    // Refused rather than queued: a waiting upload would hold its connection and buffers.
+    let Ok(_slot) = uploads.slots.try_acquire() else {
+        tracing::warn!(token_id = caller.auth.token_id, request_id = %caller.request_id, "upload refused: all upload slots busy");
+        return Err(ApiError::too_many_uploads());
+    };
+    let request_id = caller.request_id.as_str();
+    let organization_id = caller.auth.organization_id;
+    let quota = config.org_quota_bytes;
+    let used = state.store.organization_file_bytes(organization_id).await.map_err(|e| ApiError::internal(request_id, e))?;
+    let room = quota.saturating_sub(used);
+    if declared.is_some_and(|n| n > room) {
+        return Err(ApiError::quota_exceeded(quota));
+    }
+
+    let mut incoming = blobs::Incoming::create(&config.data_dir).await.map_err(|e| ApiError::internal(request_id, e))?;
+    receive(body, &mut incoming, config, room, request_id).await?;
+    // Other uploads may have been recorded meanwhile. Checked again before the bytes are
+    // stored, so a refused file rarely leaves a copy behind; `insert_file` has the last word.
+    let used = state.store.organization_file_bytes(organization_id).await.map_err(|e| ApiError::internal(request_id, e))?;
+    if used.saturating_add(incoming.size()) > quota {
+        return Err(ApiError::quota_exceeded(quota));
+    }
+    let blob = incoming.into_blob(&config.data_dir).await.map_err(|e| ApiError::internal(request_id, e))?;
     let record = state
         .store
         .insert_file(
-            caller.auth.organization_id,
+            organization_id,
             name,
-            body.len() as i64,
-            &sha256,
+            blob.size as i64,
+            &blob.sha256,
             caller.auth.token_id,
             caller.auth.principal_id,
             now(),
+            quota,
         )
         .await
-        .map_err(|e| ApiError::internal(&caller.request_id, e))?;
+        .map_err(|e| ApiError::internal(request_id, e))?
+        .ok_or_else(|| ApiError::quota_exceeded(quota))?;
     tracing::info!(file_id = record.id, token_id = caller.auth.token_id, size = record.size, "file ingested");
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
-/// Content-addressed: `files/ab/abcdef…`. Same bytes, same file, written once.
-async fn store_blob(data_dir: &std::path::Path, sha256: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = data_dir.join("files").join(&sha256[..2]);
-    let path = dir.join(sha256);
-    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-        return Ok(());
+/// Streams the body into `incoming`. Stops reading as soon as it passes the upload limit
+/// (413) or the `room` left in the organization's quota (507), or sends nothing for the
+/// idle timeout (408).
+async fn receive(
+    mut body: Body,
+    incoming: &mut blobs::Incoming,
+    config: &ApiConfig,
+    room: u64,
+    request_id: &str,
+) -> Result<(), ApiError> {
+    loop {
+        let next_frame = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+        let frame = match tokio::time::timeout(config.upload_idle_timeout, next_frame).await {
+            Err(_) => return Err(ApiError::upload_stalled()),
+            Ok(None) => return Ok(()),
+            Ok(Some(Err(e))) => {
+                tracing::info!(%request_id, "upload abandoned mid-body: {e}");
+                return Err(ApiError::bad_request("The request body ended early."));
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        // Trailers carry nothing we keep.
+        let Ok(chunk) = frame.into_data() else { continue };
+        let received = incoming.size() + chunk.len() as u64;
+        if received > config.max_upload_bytes {
+            return Err(ApiError::too_large(format!("Files may be at most {} bytes.", config.max_upload_bytes)));
+        }
+        if received > room {
+            return Err(ApiError::quota_exceeded(config.org_quota_bytes));
+        }
+        incoming.write(&chunk).await.map_err(|e| ApiError::internal(request_id, e))?;
     }
-    tokio::fs::create_dir_all(&dir).await?;
-    let mut suffix = [0u8; 8];
-    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut suffix).map_err(std::io::Error::other)?;
-    let tmp = dir.join(format!(".{sha256}.{}", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>()));
-    tokio::fs::write(&tmp, bytes).await?;
-    tokio::fs::rename(&tmp, &path).await
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// 1-based page number.
-    page: Option<u32>,
+    /// 1-based page number; 1 when absent.
+    #[param(minimum = 1, nullable = false)]
+    page: Option<i32>,
+}
+
+/// The page asked for, 1 when absent; a page below 1 is refused.
+fn page_number(page: Option<i32>) -> Result<u32, ApiError> {
+    match page {
+        None => Ok(1),
+        Some(p) if p >= 1 => Ok(p as u32),
+        Some(_) => Err(ApiError::bad_request("page must be 1 or more.")),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -390,13 +597,24 @@ const FILES_PER_PAGE: u32 = 50;
 
 /// The organization's files, newest first. API/CLI tokens of any role.
 #[utoipa::path(get, path = "/api/v1/files", tag = "files", params(PageParams),
-    responses((status = 200, body = FileList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, description = "One page of files.", body = FileList),
+              (status = 400, description = "A bad page number.", body = ErrorBody),
+              (status = 401, description = "Bad or missing token.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 403, description = "File Forwarder tokens may not list files.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 500, description = "Server error; the message carries a reference.", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn list_files(caller: Caller, State(state): State<AppState>, Query(p): Query<PageParams>) -> Result<Json<FileList>, ApiError> {
+async fn list_files(
+    caller: Caller,
+    State(state): State<AppState>,
+    params: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<FileList>, ApiError> {
     if caller.auth.kind == TokenKind::Forwarder {
         return Err(caller.deny("list files"));
     }
-    let page = p.page.unwrap_or(1).max(1);
+    let Ok(Query(p)) = params else {
+        return Err(ApiError::bad_request("page must be a whole number, 1 or more."));
+    };
+    let page = page_number(p.page)?;
     let offset = (page as u64 - 1) * FILES_PER_PAGE as u64;
     let (files, total) = state
         .store
@@ -408,13 +626,60 @@ async fn list_files(caller: Caller, State(state): State<AppState>, Query(p): Que
 
 // ---------- tokens ----------
 
+/// `api` (API/CLI token) or `forwarder` (File Forwarder token).
+#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenType {
+    Api,
+    Forwarder,
+}
+
+impl From<TokenKind> for TokenType {
+    fn from(kind: TokenKind) -> TokenType {
+        match kind {
+            TokenKind::Api => TokenType::Api,
+            TokenKind::Forwarder => TokenType::Forwarder,
+        }
+    }
+}
+
+impl From<TokenType> for TokenKind {
+    fn from(kind: TokenType) -> TokenKind {
+        match kind {
+            TokenType::Api => TokenKind::Api,
+            TokenType::Forwarder => TokenKind::Forwarder,
+        }
+    }
+}
+
+/// Which tokens to list: `active` (the default), `unused` (active, not used for 90 days or
+/// never), `revoked` or `all`.
+#[derive(Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    Active,
+    Unused,
+    Revoked,
+    All,
+}
+
+impl From<TokenStatus> for TokenStatusFilter {
+    fn from(status: TokenStatus) -> TokenStatusFilter {
+        match status {
+            TokenStatus::Active => TokenStatusFilter::Active,
+            TokenStatus::Unused => TokenStatusFilter::Unused,
+            TokenStatus::Revoked => TokenStatusFilter::Revoked,
+            TokenStatus::All => TokenStatusFilter::All,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ApiToken {
     id: i64,
     name: String,
-    /// `api` or `forwarder`.
     #[serde(rename = "type")]
-    kind: String,
+    kind: TokenType,
     /// `twa_…abcd`.
     hint: String,
     created_by: String,
@@ -430,7 +695,7 @@ impl From<TokenRow> for ApiToken {
             id: t.id,
             hint: t.masked(),
             name: t.name,
-            kind: t.kind.as_str().into(),
+            kind: t.kind.into(),
             created_by: t.created_by,
             created_at: t.created_at,
             last_used_at: t.last_used_at,
@@ -441,15 +706,19 @@ impl From<TokenRow> for ApiToken {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenListParams {
     /// Part of the name.
+    #[param(max_length = 200, nullable = false)]
     q: Option<String>,
-    /// `api` or `forwarder`.
     #[serde(rename = "type")]
-    kind: Option<String>,
-    /// `active` (default), `unused`, `revoked` or `all`.
-    status: Option<String>,
-    page: Option<u32>,
+    #[param(inline, nullable = false)]
+    kind: Option<TokenType>,
+    #[param(inline, nullable = false)]
+    status: Option<TokenStatus>,
+    /// 1-based page number; 1 when absent. Past the last page, the last page is shown.
+    #[param(minimum = 1, nullable = false)]
+    page: Option<i32>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -462,20 +731,25 @@ pub struct TokenList {
 
 /// The organization's tokens, newest first. Admins' API/CLI tokens only.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(TokenListParams),
-    responses((status = 200, body = TokenList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, description = "One page of tokens.", body = TokenList),
+              (status = 400, description = "A bad filter or page number.", body = ErrorBody),
+              (status = 401, description = "Bad or missing token.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 403, description = "Only admins' API/CLI tokens may manage tokens.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 500, description = "Server error; the message carries a reference.", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn list_tokens(caller: Caller, State(state): State<AppState>, Query(p): Query<TokenListParams>) -> Result<Json<TokenList>, ApiError> {
+async fn list_tokens(
+    caller: Caller,
+    State(state): State<AppState>,
+    params: Result<Query<TokenListParams>, QueryRejection>,
+) -> Result<Json<TokenList>, ApiError> {
     caller.require_admin("manage tokens")?;
-    let kind = match p.kind.as_deref() {
-        None | Some("") => None,
-        Some(k) => Some(TokenKind::parse(k).ok_or_else(|| ApiError::bad_request("type must be api or forwarder."))?),
+    let Query(p) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let query = TokenQuery {
+        q: p.q.unwrap_or_default(),
+        kind: p.kind.map(Into::into),
+        status: p.status.map_or(TokenStatusFilter::Active, Into::into),
+        page: page_number(p.page)?,
     };
-    let status = match p.status.as_deref() {
-        None | Some("") => TokenStatusFilter::Active,
-        Some(s) => TokenStatusFilter::parse(s)
-            .ok_or_else(|| ApiError::bad_request("status must be active, unused, revoked or all."))?,
-    };
-    let query = TokenQuery { q: p.q.unwrap_or_default(), kind, status, page: p.page.unwrap_or(1).max(1) };
     let page = tokens::list(&state.store, caller.auth.organization_id, &query)
         .await
         .map_err(|e| ApiError::from_token_error(e, &caller.request_id))?;
@@ -489,9 +763,12 @@ async fn list_tokens(caller: Caller, State(state): State<AppState>, Query(p): Qu
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateTokenRequest {
-    /// `api` or `forwarder`.
     #[serde(rename = "type")]
-    kind: String,
+    kind: TokenType,
+    /// 1–64 characters, not all whitespace, without control characters, bidirectional
+    /// controls or invisible formatting characters; kept trimmed. Unique, ignoring case,
+    /// among the organization's active tokens.
+    #[schema(min_length = 1, max_length = 64)]
     name: String,
 }
 
@@ -504,24 +781,32 @@ pub struct CreatedToken {
 
 /// Generates a token, exactly as the console does. The secret is in this answer only.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateTokenRequest,
-    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)),
+    responses((status = 201, description = "Generated; the secret is in this answer only.", body = CreatedToken,
+               headers(("Cache-Control" = String, description = "`no-store`"))),
+              (status = 400, description = "Not JSON of this shape, or a bad name.", body = ErrorBody),
+              (status = 401, description = "Bad or missing token.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 403, description = "Only admins' API/CLI tokens may manage tokens.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 409, description = "An active token already has this name.", body = ErrorBody),
+              (status = 413, description = "A body over 64 KiB.", body = ErrorBody),
+              (status = 415, description = "The body is not declared as JSON.", body = ErrorBody),
+              (status = 500, description = "Server error; the message carries a reference.", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn create_token(
     caller: Caller,
     State(state): State<AppState>,
-    body: Result<Json<CreateTokenRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<CreateTokenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_admin("manage tokens")?;
-    let Json(body) = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    let Json(body) = body.map_err(|e| match e {
+        JsonRejection::MissingJsonContentType(_) => ApiError::unsupported_media_type("Send JSON, as Content-Type: application/json."),
+        e if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::too_large(format!("Request bodies may be at most {} bytes.", crate::http::RPC_BODY_LIMIT))
-        } else {
-            ApiError::bad_request("Send JSON: {\"type\": \"api\" | \"forwarder\", \"name\": \"…\"}.")
         }
+        _ => ApiError::bad_request("Send JSON: {\"type\": \"api\" | \"forwarder\", \"name\": \"…\"}."),
     })?;
-    let kind = TokenKind::parse(&body.kind).ok_or_else(|| ApiError::bad_request("type must be api or forwarder."))?;
-    let generated = tokens::generate(&state.store, caller.actor(), kind, &body.name)
+    // Stricter than the console's rules where they differ: exactly what the document says.
+    let name = checked_name(&body.name, app::domain::TOKEN_NAME_MAX).map_err(ApiError::bad_request)?;
+    let generated = tokens::generate(&state.store, caller.actor(), body.kind.into(), name)
         .await
         .map_err(|e| ApiError::from_token_error(e, &caller.request_id))?;
     let body = CreatedToken { token: generated.token.clone().into(), secret: generated.secret.clone() };
@@ -538,8 +823,13 @@ pub struct RevokedToken {
 }
 
 /// Revokes a token, permanently. Revoking it again changes nothing.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path)),
-    responses((status = 200, body = RevokedToken), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+    params(("id" = i64, Path, description = "The token's id. Another organization's token is not found.")),
+    responses((status = 200, description = "Revoked, now or before.", body = RevokedToken),
+              (status = 401, description = "Bad or missing token.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 403, description = "Only admins' API/CLI tokens may manage tokens.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 404, description = "No such token in this organization.", body = ErrorBody),
+              (status = 500, description = "Server error; the message carries a reference.", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn revoke_token(caller: Caller, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RevokedToken>, ApiError> {
     caller.require_admin("manage tokens")?;
@@ -558,8 +848,8 @@ async fn revoke_token(caller: Caller, State(state): State<AppState>, Path(id): P
     info(title = "Tokenwell API", version = "1", description = "Authenticate with `Authorization: Bearer <token>`."),
     paths(whoami, upload_file, list_files, list_tokens, create_token, revoke_token),
     components(schemas(ErrorBody, ErrorDetail, WhoAmI, OrganizationInfo, TokenInfo, PrincipalInfo, FileInfo, FileList,
-                       ApiToken, TokenList, CreateTokenRequest, CreatedToken, RevokedToken)),
-    modifiers(&BearerAuth)
+                       TokenType, ApiToken, TokenList, CreateTokenRequest, CreatedToken, RevokedToken)),
+    modifiers(&BearerAuth, &NamePatterns)
 )]
 pub struct ApiDoc;
 
@@ -575,9 +865,72 @@ impl Modify for BearerAuth {
     }
 }
 
+/// utoipa takes a pattern only as a literal; names get theirs from the same table as
+/// `checked_name`.
+struct NamePatterns;
+
+impl Modify for NamePatterns {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let pattern = name_pattern();
+        let set = |schema: Option<&mut RefOr<Schema>>| {
+            if let Some(RefOr::T(Schema::Object(object))) = schema {
+                object.pattern = Some(pattern.clone());
+            }
+        };
+        let upload = openapi.paths.paths.get_mut("/api/v1/files").and_then(|path| path.post.as_mut());
+        for parameter in upload.and_then(|operation| operation.parameters.as_mut()).into_iter().flatten() {
+            if parameter.name == "name" {
+                set(parameter.schema.as_mut());
+            }
+        }
+        let schemas = openapi.components.as_mut().map(|c| &mut c.schemas);
+        if let Some(RefOr::T(Schema::Object(request))) = schemas.and_then(|s| s.get_mut("CreateTokenRequest")) {
+            set(request.properties.get_mut("name"));
+        }
+    }
+}
+
 async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
 
+    #[test]
+    fn the_document_describes_exactly_the_names_the_server_accepts() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let file_name = &doc["paths"]["/api/v1/files"]["post"]["parameters"][0]["schema"];
+        let token_name = &doc["components"]["schemas"]["CreateTokenRequest"]["properties"]["name"];
+        assert_eq!((file_name["minLength"].as_u64(), file_name["maxLength"].as_u64()), (Some(1), Some(FILE_NAME_MAX as u64)));
+        assert_eq!((token_name["minLength"].as_u64(), token_name["maxLength"].as_u64()), (Some(1), Some(app::domain::TOKEN_NAME_MAX as u64)));
+        assert_eq!(file_name["pattern"], token_name["pattern"]);
+        let pattern = regex_lite::Regex::new(file_name["pattern"].as_str().expect("a pattern for names")).unwrap();
+        let agree = |name: &str| {
+            assert_eq!(pattern.is_match(name), checked_name(name, FILE_NAME_MAX).is_ok(), "{name:?}");
+        };
+        // Every character of the Basic Multilingual Plane; beyond it, the edges of each range
+        // and a sample of the rest.
+        let edges = REFUSED_IN_NAMES.iter().chain(WHITESPACE).flat_map(|&(first, last)| {
+            [(first as u32).saturating_sub(1), first as u32, last as u32, last as u32 + 1]
+        });
+        let candidates = (0..=0xffff).chain((0x10000..=0x10ffff).step_by(251)).chain(edges).filter_map(char::from_u32);
+        for c in candidates {
+            agree(&format!("a{c}"));
+            agree(&c.to_string());
+        }
+        for name in ["a b", " a", "a ", "\u{3000}a\u{3000}", "\u{202e}", "", "résumé.pdf"] {
+            agree(name);
+        }
+    }
 
+    #[test]
+    fn the_document_gives_the_limits_the_server_applies() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let listing = doc["paths"]["/api/v1/tokens"]["get"]["parameters"].as_array().unwrap();
+        let q = listing.iter().find(|p| p["name"] == "q").unwrap();
+        assert_eq!(q["schema"]["maxLength"].as_u64(), Some(tokens::FILTER_MAX as u64));
+        assert_eq!(q["in"], "query");
+    }
+}

@@ -22,7 +22,7 @@ use crate::config::ServeArgs;
 pub(crate) const RPC_BODY_LIMIT: usize = 64 * 1024;
 
 pub fn wire(pages: Router<AppState>, state: AppState, args: &ServeArgs) -> Router {
-    let api = api::router(api::ApiConfig { max_upload_bytes: args.max_upload_bytes, data_dir: args.data_dir.clone() });
+    let api = api::router(api::ApiConfig::from(args));
     // `pages` carries the pages, the static files (its fallback) and the server functions:
     // leptos_axum registers each at its `/rpc/...` path. These layers wrap all of that and
     // nothing else: the token API and the health checks never pass through cookie-based

@@ -70,6 +70,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
         initial_password_hours: 72,
         max_upload_bytes: 1024 * 1024,
         data_dir: dir.path().join("files"),
+        max_concurrent_uploads: 16,
+        org_quota_bytes: 1024 * 1024 * 1024,
+        upload_idle_secs: 30,
     };
     adjust(&mut args);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
