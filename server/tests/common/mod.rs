@@ -12,6 +12,7 @@ use reqwest::{header, redirect, Client, Response, StatusCode};
 use serde_json::Value;
 use server::{
     config::{DatabaseArgs, ServeArgs},
+    http::middleware::TrustedProxies,
     startup::Application,
 };
 
@@ -69,6 +70,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
         secure_cookies: false,
         max_upload_bytes: 1024 * 1024,
         data_dir: dir.path().join("files"),
+        trusted_proxies: TrustedProxies::default(),
+        header_timeout_secs: 10,
+        request_timeout_secs: 30,
+        console_concurrency: 32,
     };
     adjust(&mut args);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
