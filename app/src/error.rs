@@ -33,6 +33,10 @@ pub enum AppError {
     Busy,
     #[error("The request was not understood. Reload the page and try again.")]
     BadRequest,
+    #[error("The request is too large.")]
+    TooLarge,
+    #[error("The request took too long to arrive. Check your connection and try again.")]
+    TimedOut,
     #[error("Could not reach Tokenwell. Check your connection and try again.")]
     Network,
     #[error("Something went wrong on our side. If it keeps happening, give your administrator this reference: {request_id}.")]
@@ -79,11 +83,13 @@ impl AppError {
             AppError::Unauthorized | AppError::BadCredentials => 401,
             AppError::Forbidden | AppError::Refused(_) => 403,
             AppError::NotFound => 404,
+            AppError::TimedOut => 408,
             AppError::Conflict { .. } => 409,
+            AppError::TooLarge => 413,
             AppError::Throttled { .. } => 429,
             AppError::Network => 502,
-            AppError::Busy => 503,
             AppError::Internal { .. } => 500,
+            AppError::Busy => 503,
         }
     }
 }
@@ -92,7 +98,7 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        match value {
+        let error = match value {
             // The browser could not talk to the server, or got an answer it cannot read.
             ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => AppError::Network,
             // Malformed arguments: the caller's fault, and nothing in it is worth echoing.
@@ -101,6 +107,11 @@ impl FromServerFnError for AppError {
             | ServerFnErrorErr::Deserialization(_)
             | ServerFnErrorErr::UnsupportedRequestMethod(_) => AppError::BadRequest,
             _ => AppError::Internal { request_id: "unknown".into() },
-        }
+        };
+        // server_fn answers the errors it raises itself (arguments that do not decode, a
+        // body it cannot read) with 500 whatever they are; give them their own status.
+        #[cfg(feature = "ssr")]
+        crate::server::set_status(&error);
+        error
     }
 }

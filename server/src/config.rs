@@ -4,6 +4,8 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::http::middleware::TrustedProxies;
+
 #[derive(Debug, Parser)]
 #[command(name = "tokenwell", version, about = "Tokenwell: auth tokens for your organization's API, CLI and File Forwarder")]
 pub struct Cli {
@@ -62,6 +64,21 @@ pub struct ServeArgs {
     /// Seconds an upload may wait for its next bytes before it is abandoned with 408.
     #[arg(long, env = "TOKENWELL_UPLOAD_IDLE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub upload_idle_secs: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: comma-separated addresses or
+    /// CIDR ranges (IPv4 and IPv6). Empty: the peer address is the client's.
+    #[arg(long, env = "TOKENWELL_TRUSTED_PROXIES", default_value = "", hide_default_value = true, value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: TrustedProxies,
+    /// Seconds a client has to send a request's headers; then the connection is closed.
+    #[arg(long, env = "TOKENWELL_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+    /// Seconds a console request (page or server function) may take, body included, before
+    /// it is answered 408; no request body anywhere may stall for longer than this.
+    #[arg(long, env = "TOKENWELL_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+    /// Console requests (pages, server functions, static files) handled at once; more are
+    /// answered 503 with `Retry-After`. The token API and health checks are not counted.
+    #[arg(long, env = "TOKENWELL_CONSOLE_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub console_concurrency: u32,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,6 +1,6 @@
 //! Building the application: database, state, router, and serving it.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use app::{
     domain,
@@ -26,6 +26,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     state: AppState,
+    timeouts: http::serve::Timeouts,
 }
 
 impl Application {
@@ -56,7 +57,11 @@ impl Application {
             last_used: LastUsed::start(store.clone()),
         });
         let router = router(state.clone(), &args);
-        Ok(Application { address, listener, router, state })
+        let timeouts = http::serve::Timeouts {
+            header: Duration::from_secs(args.header_timeout_secs),
+            body_stall: Duration::from_secs(args.request_timeout_secs),
+        };
+        Ok(Application { address, listener, router, state, timeouts })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -68,11 +73,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> Result<(), String> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())?;
+        http::serve::serve(self.listener, self.router, self.timeouts, shutdown_signal()).await;
         self.state.store.close().await;
         Ok(())
     }

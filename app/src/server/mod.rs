@@ -132,17 +132,24 @@ pub fn internal(cause: impl std::fmt::Display) -> AppError {
 /// Only for calls over HTTP: when a page is rendered on the server it calls server
 /// functions directly, and their errors must not become the page's status.
 pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    let over_http = request_parts().is_some_and(|p| p.uri.path().starts_with("/rpc/"));
-    if let (Err(e), true) = (&result, over_http) {
-        if let (Some(opts), Ok(code)) = (
-            use_context::<leptos_axum::ResponseOptions>(),
-            http::StatusCode::from_u16(e.status()),
-        ) {
-            opts.set_status(code);
-            if let Some(seconds) = e.retry_after() {
-                opts.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
-            }
-        }
+    if let Err(e) = &result {
+        set_status(e);
     }
     result
+}
+
+/// Sets the HTTP status of a server function's answer to that of `error` (see `with_status`).
+pub fn set_status(error: &AppError) {
+    let over_http = request_parts().is_some_and(|p| p.uri.path().starts_with("/rpc/"));
+    if !over_http {
+        return;
+    }
+    if let (Some(opts), Ok(code)) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(error.status()))
+    {
+        opts.set_status(code);
+        if let Some(seconds) = error.retry_after() {
+            opts.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
+    }
 }

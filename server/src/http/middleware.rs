@@ -1,12 +1,15 @@
-//! Middleware: request ids and client addresses, security headers, the cross-site request
-//! check, the session gate for server functions, and the page redirects.
+//! Middleware: request ids and client addresses, security headers, the console's limits,
+//! the cross-site request check, server-function bodies, the session gate for server
+//! functions, and the page redirects.
 
 use std::{
-    net::SocketAddr,
+    error::Error as StdError,
+    net::{IpAddr, SocketAddr},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, OnceLock,
     },
+    time::Duration,
 };
 
 use app::{
@@ -21,15 +24,20 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
+use ipnet::IpNet;
 use rand::{rngs::OsRng, TryRngCore};
+use tokio::sync::Semaphore;
+
+use super::RPC_BODY_LIMIT;
 
 /// Gives each request an id (echoed in `X-Request-Id`, shown in generic error messages)
-/// and records the peer address, then logs one line per request.
-pub async fn request_context(mut req: Request<Body>, next: Next) -> Response {
+/// and records the client's address, then logs one line per request.
+pub async fn request_context(State(proxies): State<TrustedProxies>, mut req: Request<Body>, next: Next) -> Response {
     let id = format!("{:016x}", next_request_id());
-    let addr = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    if let Some(addr) = addr {
-        req.extensions_mut().insert(ClientAddr(addr));
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let client = proxies.client_addr(peer, req.headers());
+        req.extensions_mut().insert(ClientAddr(client));
     }
     req.extensions_mut().insert(RequestId(Arc::from(id.as_str())));
     let method = req.method().clone();
@@ -50,6 +58,61 @@ pub async fn request_context(mut req: Request<Body>, next: Next) -> Response {
     response
 }
 
+/// The reverse proxies whose `X-Forwarded-For` we believe (`TOKENWELL_TRUSTED_PROXIES`).
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(Arc<[IpNet]>);
+
+impl TrustedProxies {
+    /// Comma-separated CIDR ranges or single addresses, IPv4 or IPv6; empty trusts none.
+    pub fn parse(list: &str) -> Result<TrustedProxies, String> {
+        let mut networks = Vec::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let network = entry.parse::<IpNet>().or_else(|_| entry.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
+                format!("{entry:?} is neither an IP address nor a CIDR range such as 10.0.0.0/8 or fd00::/8")
+            })?;
+            networks.push(network);
+        }
+        Ok(TrustedProxies(networks.into()))
+    }
+
+    fn trusts(&self, addr: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&addr))
+    }
+
+    /// The address of the client behind `peer`. Each proxy appends the address it received
+    /// the request from to `X-Forwarded-For`, and everything left of what our own proxies
+    /// appended is whatever the client chose to send. So the client is the right-most
+    /// entry that is not one of our proxies, read only when the peer is one of them. An
+    /// entry that is not an address where we need one means a proxy we do not understand:
+    /// then we trust nothing and take the peer.
+    pub fn client_addr(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
+        if self.0.is_empty() || !self.trusts(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        for value in headers.get_all("x-forwarded-for").iter().rev() {
+            let Ok(value) = value.to_str() else { return peer };
+            for entry in value.rsplit(',') {
+                let Some(addr) = forwarded_addr(entry) else { return peer };
+                if !self.trusts(addr) {
+                    return addr;
+                }
+                // All trusted so far: the client may be a host of our own network.
+                client = addr;
+            }
+        }
+        client
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, or an address with a port as some proxies write.
+fn forwarded_addr(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    let addr = entry.parse::<IpAddr>().or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip())).ok()?;
+    Some(addr.to_canonical())
+}
+
 /// Request ids are unique within a process and not guessable from one another: a counter,
 /// offset by a random key and scrambled with SplitMix64's finaliser (a bijection on u64).
 /// No system call per request.
@@ -68,8 +131,9 @@ fn next_request_id() -> u64 {
 }
 
 /// Headers every response gets. Pages set their own CSP (with the hydration nonce);
-/// anything else gets a CSP that allows nothing.
-pub async fn security_headers(req: Request<Body>, next: Next) -> Response {
+/// anything else gets a CSP that allows nothing. Served over HTTPS (secure cookies), HSTS
+/// keeps browsers from ever trying plain HTTP again, where the session cookie could leak.
+pub async fn security_headers(State(over_https): State<bool>, req: Request<Body>, next: Next) -> Response {
     let is_asset = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
@@ -88,11 +152,40 @@ pub async fn security_headers(req: Request<Body>, next: Next) -> Response {
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
         );
     }
+    if over_https {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
     // Pages and server-function answers are per user: never cache them.
     if !is_asset {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// What the console may take at once, and for how long.
+#[derive(Clone, Debug)]
+pub struct ConsoleLimits {
+    pub in_flight: Arc<Semaphore>,
+    pub timeout: Duration,
+}
+
+/// Bounds the console (pages, server functions, static files): a request beyond the
+/// concurrency limit is answered 503 at once rather than queued without bound, and one
+/// that is not done within the timeout (a client sending its body slowly, say) gets 408.
+pub async fn console_limits(State(limits): State<ConsoleLimits>, req: Request<Body>, next: Next) -> Response {
+    let Ok(_permit) = limits.in_flight.try_acquire() else {
+        let mut response = app_error(AppError::Busy);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    let path = req.uri().path().to_string();
+    match tokio::time::timeout(limits.timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::info!(%path, "console request timed out");
+            app_error(AppError::TimedOut)
+        }
+    }
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -127,6 +220,58 @@ pub async fn origin_check(req: Request<Body>, next: Next) -> Response {
         return (StatusCode::FORBIDDEN, "Cross-site requests are not allowed.").into_response();
     }
     next.run(req).await
+}
+
+/// Reads a server function's body before the function does, so that every endpoint answers
+/// a body over the limit with 413, one that stalls with 408, and one in a format no server
+/// function decodes with 400 (server_fn itself would answer all of them 500). Server
+/// functions read their whole body anyway; this only reads it first.
+pub async fn rpc_body(req: Request<Body>, next: Next) -> Response {
+    if !req.uri().path().starts_with("/rpc/") {
+        return next.run(req).await;
+    }
+    let content_type = req.headers().get(header::CONTENT_TYPE);
+    let has_content_type = content_type.is_some();
+    if content_type.is_some_and(|value| !is_server_fn_encoding(value)) {
+        return app_error(AppError::BadRequest);
+    }
+    let declared_length = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > RPC_BODY_LIMIT as u64) {
+        return app_error(AppError::TooLarge);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, RPC_BODY_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(e) if caused_by::<http_body_util::LengthLimitError>(&e) => return app_error(AppError::TooLarge),
+        Err(e) if caused_by::<tower_http::timeout::TimeoutError>(&e) => return app_error(AppError::TimedOut),
+        Err(e) => {
+            tracing::debug!(path = %parts.uri.path(), "unreadable server function body: {e}");
+            return app_error(AppError::BadRequest);
+        }
+    };
+    if !has_content_type && !bytes.is_empty() {
+        return app_error(AppError::BadRequest);
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// The encodings of our server functions' arguments: JSON, and forms (`PostUrl`).
+fn is_server_fn_encoding(content_type: &HeaderValue) -> bool {
+    let media_type = content_type.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim();
+    media_type.eq_ignore_ascii_case("application/json")
+        || media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+}
+
+/// True when `T` is `error` or anywhere in its chain of causes.
+fn caused_by<T: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<T>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Every server function except sign-in and setup needs a live session. The function
@@ -195,6 +340,76 @@ mod tests {
             h.insert(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    fn addr(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn forwarded(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn parses_trusted_proxy_lists() {
+        let proxies = TrustedProxies::parse(" 10.0.0.0/8, fd00::/8,127.0.0.1 ,::1,").unwrap();
+        assert_eq!(proxies.0.len(), 4);
+        assert!(proxies.trusts(addr("10.255.0.1")) && proxies.trusts(addr("fd12::1")));
+        assert!(proxies.trusts(addr("127.0.0.1")) && !proxies.trusts(addr("127.0.0.2")));
+        assert!(proxies.trusts(addr("::1")) && !proxies.trusts(addr("11.0.0.1")));
+        assert!(TrustedProxies::parse("").unwrap().0.is_empty());
+        for bad in ["10.0.0.0/33", "fd00::/129", "10.0.0", "nonsense", "10.0.0.0/8;11.0.0.0/8", "localhost"] {
+            let error = TrustedProxies::parse(bad).err().unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(error.contains("CIDR"), "{error}");
+        }
+    }
+
+    #[test]
+    fn forwarded_for_is_read_only_from_trusted_proxies() {
+        let proxies = TrustedProxies::parse("127.0.0.1/32, 10.0.0.0/8, ::1").unwrap();
+        let untrusted = addr("198.51.100.9");
+        let proxy = addr("127.0.0.1");
+        let cases: &[(IpAddr, &[&'static str], &str)] = &[
+            // A client that is not our proxy cannot choose its address.
+            (untrusted, &["203.0.113.7"], "198.51.100.9"),
+            (untrusted, &["10.0.0.1, 203.0.113.7"], "198.51.100.9"),
+            // Behind our proxy, the client is the right-most address not our own.
+            (proxy, &[], "127.0.0.1"),
+            (proxy, &["203.0.113.7"], "203.0.113.7"),
+            (proxy, &["203.0.113.7, 10.1.2.3"], "203.0.113.7"),
+            // Whatever the client put in front is ignored, however it is spelled.
+            (proxy, &["1.1.1.1, 203.0.113.7, 10.1.2.3"], "203.0.113.7"),
+            (proxy, &["garbage, 203.0.113.7"], "203.0.113.7"),
+            (proxy, &["1.1.1.1", "203.0.113.7, 10.1.2.3"], "203.0.113.7"),
+            // Every hop one of ours: the farthest one is the client.
+            (proxy, &["10.9.9.9, 10.1.2.3"], "10.9.9.9"),
+            // Ports, IPv6, IPv4-mapped addresses.
+            (proxy, &["203.0.113.7:51234"], "203.0.113.7"),
+            (proxy, &["2001:db8::7"], "2001:db8::7"),
+            (proxy, &["[2001:db8::7]:443, ::1"], "2001:db8::7"),
+            (addr("::ffff:127.0.0.1"), &["203.0.113.7"], "203.0.113.7"),
+            (proxy, &["::ffff:10.1.2.3"], "10.1.2.3"),
+            // Malformed where an address must be: the peer.
+            (proxy, &["unknown"], "127.0.0.1"),
+            (proxy, &[""], "127.0.0.1"),
+            (proxy, &["203.0.113.7,"], "127.0.0.1"),
+            (proxy, &["203.0.113.7, garbage"], "127.0.0.1"),
+            (proxy, &["203.0.113.7", "nonsense"], "127.0.0.1"),
+            (proxy, &["203.0.113.7/32"], "127.0.0.1"),
+        ];
+        for (peer, values, expected) in cases {
+            assert_eq!(proxies.client_addr(*peer, &forwarded(values)), addr(expected), "{peer} {values:?}");
+        }
+        let mut not_text = HeaderMap::new();
+        not_text.insert("x-forwarded-for", HeaderValue::from_bytes(b"203.0.113.7\xff").unwrap());
+        assert_eq!(proxies.client_addr(proxy, &not_text), proxy);
+        // Trusting nobody (the default), the header means nothing.
+        let nobody = TrustedProxies::default();
+        assert_eq!(nobody.client_addr(proxy, &forwarded(&["203.0.113.7"])), proxy);
     }
 
     #[test]

@@ -3,6 +3,9 @@
 
 pub mod api;
 pub mod middleware;
+pub mod serve;
+
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     extract::{DefaultBodyLimit, State},
@@ -14,6 +17,7 @@ use axum::{
 };
 
 use app::server::AppState;
+use tokio::sync::Semaphore;
 
 use crate::config::ServeArgs;
 
@@ -27,19 +31,25 @@ pub fn wire(pages: Router<AppState>, state: AppState, args: &ServeArgs) -> Route
     // leptos_axum registers each at its `/rpc/...` path. These layers wrap all of that and
     // nothing else: the token API and the health checks never pass through cookie-based
     // gates (the API authenticates bearer tokens itself and is exempt from the cross-site
-    // check, which protects cookie-authenticated requests).
+    // check, which protects cookie-authenticated requests), nor the console's limits.
+    let console_limits = middleware::ConsoleLimits {
+        in_flight: Arc::new(Semaphore::new(args.console_concurrency as usize)),
+        timeout: Duration::from_secs(args.request_timeout_secs),
+    };
     let pages = pages
         .layer(from_fn_with_state(state.clone(), middleware::rpc_session_gate))
         .layer(from_fn_with_state(state.clone(), middleware::page_gate))
-        .layer(axum::middleware::from_fn(middleware::origin_check));
+        .layer(axum::middleware::from_fn(middleware::rpc_body))
+        .layer(axum::middleware::from_fn(middleware::origin_check))
+        .layer(from_fn_with_state(console_limits, middleware::console_limits));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest("/api/v1", api)
         .merge(pages)
         .layer(DefaultBodyLimit::max(RPC_BODY_LIMIT))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
-        .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(from_fn_with_state(args.secure_cookies, middleware::security_headers))
+        .layer(from_fn_with_state(args.trusted_proxies.clone(), middleware::request_context))
         .with_state(state)
 }
 

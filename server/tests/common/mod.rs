@@ -12,6 +12,7 @@ use reqwest::{header, redirect, Client, Response, StatusCode};
 use serde_json::Value;
 use server::{
     config::{DatabaseArgs, ServeArgs},
+    http::middleware::TrustedProxies,
     startup::Application,
 };
 
@@ -73,6 +74,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
         max_concurrent_uploads: 16,
         org_quota_bytes: 1024 * 1024 * 1024,
         upload_idle_secs: 30,
+        trusted_proxies: TrustedProxies::default(),
+        header_timeout_secs: 10,
+        request_timeout_secs: 30,
+        console_concurrency: 32,
     };
     adjust(&mut args);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");

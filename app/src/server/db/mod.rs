@@ -55,6 +55,8 @@ impl Store {
         if !url.starts_with("sqlite:") {
             return Err(OpenError::Unsupported(url.to_string()));
         }
+        // Readers change nothing, so NORMAL (the WAL default) is all they need; the write
+        // connection overrides it below.
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -69,11 +71,13 @@ impl Store {
         }
         // No ping before each use: an embedded database does not drop connections, and the
         // ping would double the round trips of every query.
+        // FULL syncs the WAL at every commit: with NORMAL an OS crash or power loss can undo
+        // the last commits, such as a revocation the admin already saw succeed.
         let write = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options.clone().synchronous(SqliteSynchronous::Full))
             .await?;
         MIGRATIONS.run(&write).await?;
         let lookup = Arc::new(lookup::Lookup::open(options.get_filename().to_path_buf())?);
@@ -154,6 +158,62 @@ pub(crate) mod test_support {
     impl Drop for TempDir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::fresh_store;
+    use super::*;
+    use crate::{domain::TokenName, model::TokenKind, server::token_secret::TokenSecret};
+
+    async fn synchronous(pool: &SqlitePool) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous").fetch_one(pool).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn writes_are_synced_at_every_commit_and_reads_are_unchanged() {
+        let (store, _dir) = fresh_store().await;
+        let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
+        // 2 is FULL, 1 is NORMAL; still so after the connections have been used.
+        assert_eq!(synchronous(&store.write).await, 2);
+        assert_eq!(synchronous(&store.read).await, 1);
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.read).await.unwrap();
+        assert_eq!(mode, "wal");
+        let secret = TokenSecret::generate(TokenKind::Api).unwrap();
+        let token = store.create_token(1, ada, &TokenName::parse("ci").unwrap(), &secret, 1).await.unwrap();
+        store.revoke_token(1, token.id, ada, 2).await.unwrap().unwrap();
+        assert_eq!(synchronous(&store.write).await, 2);
+        assert_eq!(synchronous(&store.read).await, 1);
+        // Reads see the write as before.
+        let revoked: Option<i64> =
+            sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE id = ?1").bind(token.id).fetch_one(&store.read).await.unwrap();
+        assert_eq!(revoked, Some(2));
+    }
+
+    /// What FULL costs: N token creations and revocations through the store, with the write
+    /// connection at NORMAL and then at FULL, on the disk of the temporary directory.
+    /// `cargo test -p app --features ssr --release durability_cost -- --ignored --nocapture`
+    #[tokio::test]
+    #[ignore = "a benchmark; see docs/benchmarks.md"]
+    async fn durability_cost() {
+        const N: usize = 500;
+        let (store, _dir) = fresh_store().await;
+        let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
+        for round in 0..3 {
+            for mode in ["NORMAL", "FULL"] {
+                sqlx::query(&format!("PRAGMA synchronous = {mode}")).execute(&store.write).await.unwrap();
+                let started = std::time::Instant::now();
+                for i in 0..N {
+                    let name = TokenName::parse(&format!("bench-{round}-{mode}-{i}")).unwrap();
+                    let secret = TokenSecret::generate(TokenKind::Api).unwrap();
+                    let token = store.create_token(1, ada, &name, &secret, 1).await.unwrap();
+                    store.revoke_token(1, token.id, ada, 2).await.unwrap().unwrap();
+                }
+                let per_pair = started.elapsed() / N as u32;
+                println!("round {round} synchronous={mode}: {N} creates + {N} revokes, {per_pair:?} per create+revoke");
+            }
         }
     }
 }
