@@ -514,4 +514,18 @@ mod tests {
         };
         assert_eq!(search_for(&q), "?q=dc%20east&type=forwarder&status=all&page=3");
     }
+
+    #[test]
+    fn the_view_survives_the_url() {
+        let read = |search: &str| {
+            let url = leptos_router::location::RequestUrl::new(&format!("/settings/auth-tokens{search}")).parse().unwrap();
+            query_from_params(url.search_params())
+        };
+        // Found by fuzzing: `%25` in a filter came back as `%`.
+        let q = TokenQuery { q: "%25.ype".into(), kind: None, status: TokenStatusFilter::Active, page: 2_019_648_896 };
+        assert_eq!(read(&search_for(&q)), q);
+        let q = TokenQuery { q: " 50% off ".into(), kind: Some(TokenKind::Api), status: TokenStatusFilter::Unused, page: 1 };
+        assert_eq!(read(&search_for(&q)), q);
+        assert_eq!(read("?type=nope&status=&page=0"), TokenQuery { page: 1, ..Default::default() });
+    }
 }
