@@ -167,6 +167,10 @@ class Writer(threading.Thread):
                 with self.ledger.lock:
                     self.ledger.counts["unanswered"] += 1
                 time.sleep(0.02)
+            except (ValueError, KeyError) as e:
+                # An answer that is not the JSON the API documents.
+                self.problems.append(f"{op.__name__}: unexpected answer: {e!r}")
+                break
         if conn:
             conn.close()
 
