@@ -19,6 +19,7 @@ test:
 	@scripts/setup.sh --test
 	$(MAKE) --no-print-directory unit
 	cargo leptos build --release
+	python3 scripts/crash_safety.py target/release/tokenwell
 	$(MAKE) --no-print-directory conformance
 	$(MAKE) --no-print-directory e2e
 

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::{
     hooks::{use_location, use_navigate, use_query_map},
+    params::ParamsMap,
     NavigateOptions,
 };
 
@@ -25,7 +26,7 @@ use crate::{
 };
 
 /// The URL's query string for a view of the table (defaults are left out).
-fn search_for(q: &TokenQuery) -> String {
+pub fn search_for(q: &TokenQuery) -> String {
     let mut parts = Vec::new();
     if !q.q.is_empty() {
         parts.push(format!("q={}", encode_component(&q.q)));
@@ -46,17 +47,21 @@ fn search_for(q: &TokenQuery) -> String {
     }
 }
 
+/// The view of the table that the URL's query parameters ask for, the inverse of
+/// `search_for`. Anything unknown or malformed falls back to its default.
+pub fn query_from_params(m: &ParamsMap) -> TokenQuery {
+    TokenQuery {
+        q: m.get("q").unwrap_or_default(),
+        kind: m.get("type").and_then(|s| TokenKind::parse(&s)),
+        status: m.get("status").and_then(|s| TokenStatusFilter::parse(&s)).unwrap_or_default(),
+        page: m.get("page").and_then(|s| s.parse().ok()).filter(|p| *p >= 1).unwrap_or(1),
+    }
+}
+
 #[component]
 pub fn TokensTab() -> impl IntoView {
     let params = use_query_map();
-    let query = Memo::new(move |_| {
-        params.with(|m| TokenQuery {
-            q: m.get("q").unwrap_or_default(),
-            kind: m.get("type").and_then(|s| TokenKind::parse(&s)),
-            status: m.get("status").and_then(|s| TokenStatusFilter::parse(&s)).unwrap_or_default(),
-            page: m.get("page").and_then(|s| s.parse().ok()).filter(|p| *p >= 1).unwrap_or(1),
-        })
-    });
+    let query = Memo::new(move |_| params.with(query_from_params));
     let refresh = RwSignal::new(0u32);
     let tokens = Resource::new(move || (query.get(), refresh.get()), |(q, _)| list_tokens(q));
 
@@ -508,5 +513,19 @@ mod tests {
             page: 3,
         };
         assert_eq!(search_for(&q), "?q=dc%20east&type=forwarder&status=all&page=3");
+    }
+
+    #[test]
+    fn the_view_survives_the_url() {
+        let read = |search: &str| {
+            let url = leptos_router::location::RequestUrl::new(&format!("/settings/auth-tokens{search}")).parse().unwrap();
+            query_from_params(url.search_params())
+        };
+        // Found by fuzzing: `%25` in a filter came back as `%`.
+        let q = TokenQuery { q: "%25.ype".into(), kind: None, status: TokenStatusFilter::Active, page: 2_019_648_896 };
+        assert_eq!(read(&search_for(&q)), q);
+        let q = TokenQuery { q: " 50% off ".into(), kind: Some(TokenKind::Api), status: TokenStatusFilter::Unused, page: 1 };
+        assert_eq!(read(&search_for(&q)), q);
+        assert_eq!(read("?type=nope&status=&page=0"), TokenQuery { page: 1, ..Default::default() });
     }
 }
