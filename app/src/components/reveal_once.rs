@@ -1,5 +1,5 @@
-//! Shows a secret exactly once: a read-only field, a "Copy" button, and the warning that
-//! it will not be shown again. Used for token values (and initial passwords).
+//! Shows a secret exactly once: a read-only field, a "Copy" button, the warning that it
+//! will not be shown again, and "Done". Used for token values and initial passwords.
 
 use leptos::prelude::*;
 
@@ -12,6 +12,8 @@ pub fn RevealOnce(
     value: Signal<String>,
     /// Why the secret matters, shown with the warning.
     warning: &'static str,
+    /// "Done": the dialog closes and drops the secret.
+    on_done: Callback<()>,
 ) -> impl IntoView {
     let copied = RwSignal::new(false);
     let fallback = RwSignal::new(false);
@@ -85,6 +87,11 @@ pub fn RevealOnce(
                 "This value will not be displayed again. "
                 {warning}
             </p>
+        </div>
+        <div class="modal-actions">
+            <button type="button" class="button" on:click=move |_| on_done.run(())>
+                "Done"
+            </button>
         </div>
     }
 }

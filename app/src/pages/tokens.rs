@@ -370,12 +370,8 @@ fn GenerateDialog(on_close: Callback<()>, on_generated: Callback<()>) -> impl In
                             label="Token value"
                             value=secret
                             warning="Store it in your secrets manager or the integration's configuration."
+                            on_done=close
                         />
-                        <div class="modal-actions">
-                            <button type="button" class="button" on:click=move |_| close.run(())>
-                                "Done"
-                            </button>
-                        </div>
                     }
                         .into_any()
                 }

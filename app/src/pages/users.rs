@@ -247,12 +247,8 @@ fn AddUserDialog(on_close: Callback<()>, on_added: Callback<()>) -> impl IntoVie
                             label="Initial password"
                             value=secret
                             warning="Give it to them over a trusted channel; they must choose their own password when they first sign in."
+                            on_done=close
                         />
-                        <div class="modal-actions">
-                            <button type="button" class="button" on:click=move |_| close.run(())>
-                                "Done"
-                            </button>
-                        </div>
                     }
                         .into_any()
                 }
@@ -468,12 +464,8 @@ fn ResetPasswordDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<
                             label="Initial password"
                             value=secret
                             warning="Give it to them over a trusted channel; they must choose their own password when they next sign in."
+                            on_done=close
                         />
-                        <div class="modal-actions">
-                            <button type="button" class="button" on:click=move |_| close.run(())>
-                                "Done"
-                            </button>
-                        </div>
                     }
                         .into_any()
                 }
