@@ -47,7 +47,7 @@ pub struct ServeArgs {
     pub secure_cookies: bool,
     /// Hours after which an initial password that an admin generated stops working unless
     /// its user has replaced it.
-    #[arg(long, env = "TOKENWELL_INITIAL_PASSWORD_HOURS", default_value_t = 72)]
+    #[arg(long, env = "TOKENWELL_INITIAL_PASSWORD_HOURS", default_value_t = 72, value_parser = clap::value_parser!(u64).range(1..=8760))]
     pub initial_password_hours: u64,
     /// Largest file the API accepts, in bytes.
     #[arg(long, env = "TOKENWELL_MAX_UPLOAD_BYTES", default_value_t = 32 * 1024 * 1024)]

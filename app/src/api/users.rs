@@ -49,18 +49,28 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
             let name = domain::display_name(&name, "a name").map_err(|m| AppError::validation("name", m))?;
             let email = domain::email(&email).map_err(|m| AppError::validation("email", m))?;
             let state = state()?;
-            // One identity per email across organizations (README, "Security"): a taken
-            // address is reported, and an admin may only be told so a few times.
-            state.throttle.email_taken_allowed(viewer.user_id).map_err(|t| AppError::Throttled { minutes: t.minutes() })?;
             let password = initial_password()?;
             let hash = state.passwords.hash(password.clone()).await?;
+            // One identity per email across organizations (README, "Security"): a taken
+            // address is reported, and an admin may only be told so a few times. Reserved
+            // before the insert, so concurrent requests cannot all get an answer.
+            let probe = state
+                .throttle
+                .reserve_email_probe(viewer.user_id)
+                .map_err(|t| AppError::Throttled { minutes: t.minutes() })?;
             let user = match state.store.add_user(viewer.organization_id, &name, &email, &hash, role, now()).await {
-                Ok(user) => user,
+                Ok(user) => {
+                    probe.abandon();
+                    user
+                }
                 Err(CreateAdminError::EmailTaken) => {
-                    state.throttle.record_email_taken(viewer.user_id);
+                    probe.failed();
                     return Err(AppError::conflict("email", "This email address already has a Tokenwell account."));
                 }
-                Err(e) => return Err(internal(e)),
+                Err(e) => {
+                    probe.abandon();
+                    return Err(internal(e));
+                }
             };
             tracing::info!(user_id = user.id, by = viewer.user_id, role = role.as_str(), "user added");
             Ok(NewUser { user, initial_password: password })

@@ -78,18 +78,26 @@ impl Hasher {
     }
 
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
-        let _slot = self.slot().await?;
-        run_blocking(move || hash(password)).await
+        let slot = self.slot().await?;
+        // The slot moves into the blocking task: if the request is dropped (the client
+        // hangs up, a timeout fires), the hash still runs to its end and holds the slot
+        // until then, so abandoned requests cannot pile up hashes beyond the cap.
+        run_blocking(move || {
+            let _slot = slot;
+            hash(password)
+        })
+        .await
     }
 
     /// True when `password` matches `stored`. With `stored` absent the work is the same and
     /// the answer is false.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, PasswordError> {
-        let _slot = self.slot().await?;
+        let slot = self.slot().await?;
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy.to_string());
         let ok = run_blocking(move || {
+            let _slot = slot;
             let parsed = PasswordHash::new(&stored).map_err(|e| e.to_string())?;
             Ok(argon2().verify_password(password.as_bytes(), &parsed).is_ok())
         })
@@ -173,6 +181,19 @@ mod tests {
         drop(held);
         assert!(!h.verify("x".repeat(12), None).await.unwrap());
         assert_eq!(h.verifications(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_hash_keeps_its_slot_until_it_ends() {
+        let h = Hasher::with_slots(1).await.unwrap();
+        // Start a verification and drop its future once the blocking work has begun.
+        let started = tokio::time::timeout(Duration::from_millis(5), h.verify("x".repeat(12), None)).await;
+        assert!(started.is_err(), "the hash should still be running");
+        // The slot is still taken by the hash running on the blocking pool…
+        assert!(h.slots.try_acquire().is_err());
+        // …and free again once it has finished.
+        let permit = tokio::time::timeout(Duration::from_secs(10), Arc::clone(&h.slots).acquire_owned()).await;
+        assert!(permit.is_ok());
     }
 
     #[tokio::test]

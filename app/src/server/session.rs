@@ -54,7 +54,8 @@ pub async fn viewer_from_headers(
         return Ok(None);
     };
     let idle = state.security.session_idle.as_secs() as i64;
-    Ok(state.store.session_user(&hash, now(), idle).await?.map(|s| s.viewer))
+    let initial = state.security.initial_password_lifetime.as_secs() as i64;
+    Ok(state.store.session_user(&hash, now(), idle, initial).await?.map(|s| s.viewer))
 }
 
 /// Set by the HTTP layer once it has checked the session of a request, so that the

@@ -5,10 +5,13 @@
 //!   429 for that account until the window ends. This is the strict limit;
 //! - **per client address**: 20 failures in 15 minutes across all accounts (credential
 //!   stuffing from one place);
-//! - **per account**, from everywhere: after 5 failures every further attempt waits a
-//!   delay that doubles with each failure, up to 8 seconds, before its password is checked.
-//!   The delay slows a distributed guesser but never refuses, so failures made elsewhere
-//!   cannot keep the owner out (ASVS 6.3.1).
+//! - **per account**, from everywhere: after 5 failures, attempts on the account are spaced
+//!   out: each must start at least a step after the one before, the step doubling with each
+//!   failure up to 8 seconds. An attempt waits for its turn, or gets 429 when its turn is
+//!   more than 16 seconds away. So guesses spread over many addresses, however many run in
+//!   parallel, reach the password check at most once per step. An address that signed in
+//!   to the account successfully in the last 30 days skips the queue, so a stranger's
+//!   failures cannot keep the owner out (ASVS 6.3.1); the pair limit still applies to it.
 //!
 //! An attempt is *reserved* before the password is checked, under one lock, so concurrent
 //! guesses cannot all pass the check before any of them is counted; a success refunds it.
@@ -20,6 +23,7 @@
 
 use std::{
     collections::HashMap,
+    hash::Hash,
     net::{IpAddr, Ipv6Addr},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -28,12 +32,18 @@ use std::{
 pub const PAIR_LIMIT: u32 = 5;
 pub const ADDRESS_LIMIT: u32 = 20;
 pub const PASSWORD_CHANGE_LIMIT: u32 = 5;
-/// "This email is taken" answers one admin may get (see `email_taken_allowed`).
+/// "This email is taken" answers one admin may get in a window.
 pub const EMAIL_PROBE_LIMIT: u32 = 10;
-/// Account-wide failures after which attempts are delayed.
+/// Account-wide failures after which attempts are spaced out.
 pub const ACCOUNT_DELAY_AFTER: u32 = 5;
 pub const ACCOUNT_DELAY_MAX: Duration = Duration::from_secs(8);
+/// The longest an attempt waits for its turn; beyond it, 429.
+pub const ACCOUNT_QUEUE_MAX: Duration = Duration::from_secs(16);
+/// How long an address that signed in successfully skips its account's queue.
+pub const KNOWN_ADDRESS_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Entries kept before expired ones are swept out.
+const SWEEP_AT: usize = 100_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
@@ -50,13 +60,41 @@ struct Window {
     count: u32,
 }
 
-#[derive(Default)]
-struct Windows(HashMap<Key, Window>);
+/// A map whose stale entries are swept out when it has doubled since the last sweep (and
+/// is large), so each insertion costs O(1) amortised however many keys an attacker makes.
+struct Expiring<K, V> {
+    map: HashMap<K, V>,
+    sweep_at: usize,
+}
 
-impl Windows {
+impl<K: Eq + Hash, V> Default for Expiring<K, V> {
+    fn default() -> Self {
+        Expiring { map: HashMap::new(), sweep_at: SWEEP_AT }
+    }
+}
+
+impl<K: Eq + Hash, V> Expiring<K, V> {
+    fn sweep_if_large(&mut self, live: impl FnMut(&K, &mut V) -> bool) {
+        if self.map.len() >= self.sweep_at {
+            self.map.retain(live);
+            self.sweep_at = (2 * self.map.len()).max(SWEEP_AT);
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    windows: Expiring<Key, Window>,
+    /// When the next attempt on an account may start (its account-wide queue).
+    next_turn: Expiring<String, Instant>,
+    /// Addresses that signed in to an account, and when they last did.
+    known: Expiring<(String, IpAddr), Instant>,
+}
+
+impl State {
     /// The live count for `key` (0 once its window has passed).
     fn count(&self, key: &Key, now: Instant) -> u32 {
-        match self.0.get(key) {
+        match self.windows.map.get(key) {
             Some(w) if now.duration_since(w.start) < WINDOW => w.count,
             _ => 0,
         }
@@ -64,16 +102,14 @@ impl Windows {
 
     /// When `key` may try again, if it has used up `limit`.
     fn blocked_for(&self, key: &Key, limit: u32, now: Instant) -> Option<Duration> {
-        let w = self.0.get(key)?;
+        let w = self.windows.map.get(key)?;
         let age = now.duration_since(w.start);
         (age < WINDOW && w.count >= limit).then(|| WINDOW - age)
     }
 
     fn add(&mut self, key: Key, now: Instant) {
-        if self.0.len() > 100_000 {
-            self.0.retain(|_, w| now.duration_since(w.start) < WINDOW);
-        }
-        let w = self.0.entry(key).or_insert(Window { start: now, count: 0 });
+        self.windows.sweep_if_large(|_, w| now.duration_since(w.start) < WINDOW);
+        let w = self.windows.map.entry(key).or_insert(Window { start: now, count: 0 });
         if now.duration_since(w.start) >= WINDOW {
             *w = Window { start: now, count: 0 };
         }
@@ -81,9 +117,19 @@ impl Windows {
     }
 
     fn subtract(&mut self, key: &Key) {
-        if let Some(w) = self.0.get_mut(key) {
+        if let Some(w) = self.windows.map.get_mut(key) {
             w.count = w.count.saturating_sub(1);
+            if w.count == 0 {
+                self.windows.map.remove(key);
+            }
         }
+    }
+
+    fn is_known(&self, account: &str, addr: IpAddr, now: Instant) -> bool {
+        self.known
+            .map
+            .get(&(account.to_string(), addr))
+            .is_some_and(|at| now.duration_since(*at) < KNOWN_ADDRESS_FOR)
     }
 }
 
@@ -102,7 +148,7 @@ impl Throttled {
 
 #[derive(Default)]
 pub struct LoginThrottle {
-    windows: Mutex<Windows>,
+    state: Mutex<State>,
 }
 
 /// The throttle's key for a client address: IPv4 as it is (IPv4-mapped IPv6 included),
@@ -120,66 +166,8 @@ pub fn address_group(addr: IpAddr) -> IpAddr {
     }
 }
 
-impl LoginThrottle {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Windows> {
-        self.windows.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Reserves a sign-in attempt for `account` from `addr`: counted at once, refunded by
-    /// [`SignInAttempt::succeeded`]. The attempt must wait `delay` before its password is
-    /// checked.
-    pub fn reserve_sign_in(self: &Arc<Self>, account: &str, addr: Option<IpAddr>) -> Result<SignInAttempt, Throttled> {
-        let now = Instant::now();
-        let addr = addr.map(address_group);
-        let mut windows = self.lock();
-        let mut keys = vec![Key::Account(account.to_string())];
-        if let Some(addr) = addr {
-            let pair = Key::Pair(account.to_string(), addr);
-            let address = Key::Address(addr);
-            let blocked = windows
-                .blocked_for(&pair, PAIR_LIMIT, now)
-                .max(windows.blocked_for(&address, ADDRESS_LIMIT, now));
-            if let Some(retry_after) = blocked {
-                return Err(Throttled { retry_after });
-            }
-            keys.push(pair);
-            keys.push(address);
-        }
-        let earlier_failures = windows.count(&keys[0], now);
-        for key in &keys {
-            windows.add(key.clone(), now);
-        }
-        Ok(SignInAttempt { throttle: Arc::clone(self), keys, delay: account_delay(earlier_failures) })
-    }
-
-    /// Reserves an attempt to prove the current password before changing it.
-    pub fn reserve_password_change(self: &Arc<Self>, user_id: i64) -> Result<SignInAttempt, Throttled> {
-        let now = Instant::now();
-        let key = Key::PasswordChange(user_id);
-        let mut windows = self.lock();
-        if let Some(retry_after) = windows.blocked_for(&key, PASSWORD_CHANGE_LIMIT, now) {
-            return Err(Throttled { retry_after });
-        }
-        windows.add(key.clone(), now);
-        Ok(SignInAttempt { throttle: Arc::clone(self), keys: vec![key], delay: Duration::ZERO })
-    }
-}
-
-impl LoginThrottle {
-    /// Whether admin `user_id` may still be told that an email is taken.
-    pub fn email_taken_allowed(&self, user_id: i64) -> Result<(), Throttled> {
-        match self.lock().blocked_for(&Key::EmailProbe(user_id), EMAIL_PROBE_LIMIT, Instant::now()) {
-            Some(retry_after) => Err(Throttled { retry_after }),
-            None => Ok(()),
-        }
-    }
-
-    pub fn record_email_taken(&self, user_id: i64) {
-        self.lock().add(Key::EmailProbe(user_id), Instant::now());
-    }
-}
-
-/// How long an attempt waits when the account has had `failures` failures in the window.
+/// The spacing between attempts on an account that has had `failures` failures in the
+/// window: none below the threshold, then 250 ms doubling up to [`ACCOUNT_DELAY_MAX`].
 pub fn account_delay(failures: u32) -> Duration {
     if failures < ACCOUNT_DELAY_AFTER {
         return Duration::ZERO;
@@ -188,39 +176,115 @@ pub fn account_delay(failures: u32) -> Duration {
     (Duration::from_millis(250) * 2u32.pow(doublings)).min(ACCOUNT_DELAY_MAX)
 }
 
+impl LoginThrottle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserves a sign-in attempt for `account` from `addr`: counted at once, refunded by
+    /// [`Attempt::succeeded`]. The attempt must wait `delay` (its turn in the account's
+    /// queue) before its password is checked.
+    pub fn reserve_sign_in(self: &Arc<Self>, account: &str, addr: Option<IpAddr>) -> Result<Attempt, Throttled> {
+        let now = Instant::now();
+        let addr = addr.map(address_group);
+        let mut state = self.lock();
+        let mut keys = vec![Key::Account(account.to_string())];
+        if let Some(addr) = addr {
+            let pair = Key::Pair(account.to_string(), addr);
+            let address = Key::Address(addr);
+            let blocked =
+                state.blocked_for(&pair, PAIR_LIMIT, now).max(state.blocked_for(&address, ADDRESS_LIMIT, now));
+            if let Some(retry_after) = blocked {
+                return Err(Throttled { retry_after });
+            }
+            keys.push(pair);
+            keys.push(address);
+        }
+        let known = addr.is_some_and(|a| state.is_known(account, a, now));
+        let step = account_delay(state.count(&keys[0], now));
+        let mut delay = Duration::ZERO;
+        if !known && !step.is_zero() {
+            let turn = state.next_turn.map.get(account).copied().unwrap_or(now).max(now);
+            delay = turn - now;
+            if delay > ACCOUNT_QUEUE_MAX {
+                return Err(Throttled { retry_after: delay });
+            }
+            state.next_turn.sweep_if_large(|_, t| *t > now);
+            state.next_turn.map.insert(account.to_string(), turn + step);
+        }
+        for key in &keys {
+            state.add(key.clone(), now);
+        }
+        let known_as = addr.map(|a| (account.to_string(), a));
+        Ok(Attempt { throttle: Arc::clone(self), keys, known_as, delay })
+    }
+
+    /// Reserves an attempt to prove the current password before changing it.
+    pub fn reserve_password_change(self: &Arc<Self>, user_id: i64) -> Result<Attempt, Throttled> {
+        self.reserve_one(Key::PasswordChange(user_id), PASSWORD_CHANGE_LIMIT)
+    }
+
+    /// Reserves one "this email is taken" answer for admin `user_id`: refund it with
+    /// [`Attempt::abandon`] when the email turns out to be free.
+    pub fn reserve_email_probe(self: &Arc<Self>, user_id: i64) -> Result<Attempt, Throttled> {
+        self.reserve_one(Key::EmailProbe(user_id), EMAIL_PROBE_LIMIT)
+    }
+
+    fn reserve_one(self: &Arc<Self>, key: Key, limit: u32) -> Result<Attempt, Throttled> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        if let Some(retry_after) = state.blocked_for(&key, limit, now) {
+            return Err(Throttled { retry_after });
+        }
+        state.add(key.clone(), now);
+        Ok(Attempt { throttle: Arc::clone(self), keys: vec![key], known_as: None, delay: Duration::ZERO })
+    }
+}
+
 /// A reserved attempt. It counts as a failure unless [`succeeded`](Self::succeeded) or
 /// [`abandon`](Self::abandon) says otherwise; so an attempt whose request is cancelled
 /// midway stays counted, and a guesser gains nothing by hanging up.
-pub struct SignInAttempt {
+pub struct Attempt {
     throttle: Arc<LoginThrottle>,
     keys: Vec<Key>,
-    /// Wait this long before checking the password (the account-wide delay).
+    known_as: Option<(String, IpAddr)>,
+    /// Wait this long before checking the password (the attempt's turn).
     pub delay: Duration,
 }
 
-impl SignInAttempt {
-    /// The password was right: this attempt is refunded and the account's and this
-    /// address's failures for it are forgotten.
+impl Attempt {
+    /// The password was right: this attempt is refunded, the account's and this address's
+    /// failures for it are forgotten, its queue is emptied, and the address becomes known.
     pub fn succeeded(self) {
-        let mut windows = self.throttle.lock();
+        let now = Instant::now();
+        let mut state = self.throttle.lock();
         for key in &self.keys {
             match key {
-                Key::Address(_) => windows.subtract(key),
+                Key::Address(_) => state.subtract(key),
+                Key::Account(account) => {
+                    state.windows.map.remove(key);
+                    state.next_turn.map.remove(account);
+                }
                 _ => {
-                    windows.0.remove(key);
+                    state.windows.map.remove(key);
                 }
             }
+        }
+        if let Some(known_as) = self.known_as {
+            state.known.sweep_if_large(|_, at| now.duration_since(*at) < KNOWN_ADDRESS_FOR);
+            state.known.map.insert(known_as, now);
         }
     }
 
     /// The password was wrong: the attempt stays counted.
     pub fn failed(self) {}
 
-    /// Our side failed before an answer: the attempt is refunded, nothing is forgotten.
+    /// Our side failed before an answer, or the attempt proved nothing: it is refunded,
+    /// nothing is forgotten.
     pub fn abandon(self) {
-        let mut windows = self.throttle.lock();
+        let mut state = self.throttle.lock();
         for key in &self.keys {
-            windows.subtract(key);
+            state.subtract(key);
         }
     }
 }
@@ -265,6 +329,7 @@ mod tests {
             t.reserve_sign_in("a@example.com", ip("10.0.0.1")).unwrap().abandon();
         }
         assert!(t.reserve_sign_in("a@example.com", ip("10.0.0.1")).is_ok());
+        assert!(t.lock().windows.map.len() <= 3, "refunded entries are dropped");
     }
 
     #[test]
@@ -278,20 +343,52 @@ mod tests {
     }
 
     #[test]
-    fn failures_everywhere_delay_the_account_but_never_refuse_it() {
+    fn guesses_from_everywhere_are_spaced_out_however_parallel() {
         let t = Arc::new(LoginThrottle::default());
+        // Forty addresses, one guess each, all at the same moment.
+        let mut turns = Vec::new();
+        let mut refused = 0;
         for i in 0..40u32 {
-            let from = format!("10.0.{}.{}", i / 4, i % 4);
-            t.reserve_sign_in("owner@example.com", ip(&from)).unwrap().failed();
+            match t.reserve_sign_in("owner@example.com", ip(&format!("10.0.{}.{}", i / 4, i % 4))) {
+                Ok(attempt) => {
+                    turns.push(attempt.delay);
+                    attempt.failed();
+                }
+                Err(throttled) => {
+                    assert!(throttled.retry_after > ACCOUNT_QUEUE_MAX);
+                    refused += 1;
+                }
+            }
         }
-        let owner = t.reserve_sign_in("owner@example.com", ip("192.0.2.1")).unwrap();
-        assert_eq!(owner.delay, ACCOUNT_DELAY_MAX);
-        owner.succeeded();
-        assert_eq!(t.reserve_sign_in("owner@example.com", ip("192.0.2.1")).unwrap().delay, Duration::ZERO);
+        // The first five go at once; each later one waits for the previous one's step.
+        assert_eq!(&turns[..6], &[Duration::ZERO; 6]);
+        for pair in turns[5..].windows(2) {
+            assert!(pair[1] > pair[0], "{turns:?}");
+        }
+        assert!(*turns.last().unwrap() <= ACCOUNT_QUEUE_MAX);
+        assert_eq!(turns.len() + refused, 40);
+        assert!(refused > 0);
     }
 
     #[test]
-    fn the_account_delay_grows_and_is_capped() {
+    fn a_known_address_skips_the_queue_that_strangers_filled() {
+        let t = Arc::new(LoginThrottle::default());
+        t.reserve_sign_in("owner@example.com", ip("192.0.2.1")).unwrap().succeeded();
+        for i in 0..40u32 {
+            if let Ok(a) = t.reserve_sign_in("owner@example.com", ip(&format!("10.0.{}.{}", i / 4, i % 4))) {
+                a.failed();
+            }
+        }
+        assert!(t.reserve_sign_in("owner@example.com", ip("198.51.100.1")).is_err(), "the queue is full");
+        let owner = t.reserve_sign_in("owner@example.com", ip("192.0.2.1")).unwrap();
+        assert_eq!(owner.delay, Duration::ZERO);
+        owner.succeeded();
+        // Her success empties the queue for everyone.
+        assert_eq!(t.reserve_sign_in("owner@example.com", ip("198.51.100.1")).unwrap().delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn the_step_grows_and_is_capped() {
         assert_eq!(account_delay(0), Duration::ZERO);
         assert_eq!(account_delay(ACCOUNT_DELAY_AFTER - 1), Duration::ZERO);
         assert_eq!(account_delay(ACCOUNT_DELAY_AFTER), Duration::from_millis(250));
@@ -312,14 +409,16 @@ mod tests {
     }
 
     #[test]
-    fn taken_email_answers_are_limited_per_admin() {
-        let t = LoginThrottle::default();
-        for _ in 0..EMAIL_PROBE_LIMIT {
-            assert!(t.email_taken_allowed(1).is_ok());
-            t.record_email_taken(1);
+    fn taken_email_answers_are_limited_per_admin_even_when_concurrent() {
+        let t = Arc::new(LoginThrottle::default());
+        let held: Vec<_> = (0..EMAIL_PROBE_LIMIT).map(|_| t.reserve_email_probe(1).unwrap()).collect();
+        assert!(t.reserve_email_probe(1).is_err());
+        assert!(t.reserve_email_probe(2).is_ok());
+        // Emails that were free give their reservation back.
+        for probe in held {
+            probe.abandon();
         }
-        assert!(t.email_taken_allowed(1).is_err());
-        assert!(t.email_taken_allowed(2).is_ok());
+        assert!(t.reserve_email_probe(1).is_ok());
     }
 
     #[test]
@@ -330,5 +429,21 @@ mod tests {
         }
         assert!(t.reserve_password_change(7).is_err());
         assert!(t.reserve_password_change(8).is_ok());
+    }
+
+    #[test]
+    fn sweeping_keeps_live_entries_and_stays_amortised() {
+        let mut m: Expiring<u32, u32> = Expiring::default();
+        for i in 0..SWEEP_AT as u32 {
+            m.map.insert(i, i);
+        }
+        m.sweep_if_large(|k, _| k % 2 == 0);
+        assert_eq!(m.map.len(), SWEEP_AT / 2);
+        assert_eq!(m.sweep_at, SWEEP_AT);
+        for i in 0..SWEEP_AT as u32 {
+            m.map.insert(SWEEP_AT as u32 + i, 0);
+        }
+        m.sweep_if_large(|_, _| true);
+        assert_eq!(m.sweep_at, 2 * m.map.len(), "the next sweep waits until the map has doubled");
     }
 }

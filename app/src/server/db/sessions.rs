@@ -51,18 +51,22 @@ impl Store {
         id_hash: &[u8],
         now: i64,
         idle_secs: i64,
+        initial_password_secs: i64,
     ) -> Result<Option<SessionUser>, sqlx::Error> {
+        // A session that still runs on an initial password ends when that password expires.
         let row = sqlx::query(
             "SELECT s.id, s.last_seen_at, u.id, u.name, u.email, u.role, o.id, o.name, u.must_change_password \
              FROM sessions s \
              JOIN users u ON u.id = s.user_id \
              JOIN organizations o ON o.id = u.organization_id \
              WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?2 - ?3 \
-               AND u.status = 'active' AND u.kind = 'user'",
+               AND u.status = 'active' AND u.kind = 'user' \
+               AND (u.must_change_password = 0 OR coalesce(u.password_set_at, 0) > ?2 - ?4)",
         )
         .bind(id_hash)
         .bind(now)
         .bind(idle_secs)
+        .bind(initial_password_secs)
         .fetch_optional(&self.read)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -108,21 +112,21 @@ mod tests {
         let (store, _dir) = fresh_store().await;
         let user = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
         store.create_session(b"one", user, 1_000, 3_600).await.unwrap();
-        let found = store.session_user(b"one", 1_010, 600).await.unwrap().unwrap();
+        let found = store.session_user(b"one", 1_010, 600, 72 * 3600).await.unwrap().unwrap();
         assert_eq!(found.viewer.user_id, user);
         assert_eq!(found.viewer.organization_name, "Acme");
-        assert!(store.session_user(b"other", 1_010, 600).await.unwrap().is_none());
+        assert!(store.session_user(b"other", 1_010, 600, 72 * 3600).await.unwrap().is_none());
         // Idle: no request for longer than the idle lifetime.
-        assert!(store.session_user(b"one", 1_700, 600).await.unwrap().is_none());
+        assert!(store.session_user(b"one", 1_700, 600, 72 * 3600).await.unwrap().is_none());
         // Being used keeps it alive until the absolute lifetime.
         for t in (1_100..4_600).step_by(300) {
-            assert!(store.session_user(b"one", t, 600).await.unwrap().is_some(), "{t}");
+            assert!(store.session_user(b"one", t, 600, 72 * 3600).await.unwrap().is_some(), "{t}");
         }
-        assert!(store.session_user(b"one", 4_600, 600).await.unwrap().is_none());
+        assert!(store.session_user(b"one", 4_600, 600, 72 * 3600).await.unwrap().is_none());
 
         store.create_session(b"two", user, 5_000, 3_600).await.unwrap();
         store.delete_session(b"two").await.unwrap();
-        assert!(store.session_user(b"two", 5_001, 600).await.unwrap().is_none());
+        assert!(store.session_user(b"two", 5_001, 600, 72 * 3600).await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -135,6 +139,6 @@ mod tests {
             .execute(&store.write)
             .await
             .unwrap();
-        assert!(store.session_user(b"s", 11, 600).await.unwrap().is_none());
+        assert!(store.session_user(b"s", 11, 600, 72 * 3600).await.unwrap().is_none());
     }
 }

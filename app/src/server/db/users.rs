@@ -487,7 +487,7 @@ mod tests {
         store.set_role(org, bob.id, ada, Role::Admin).await.unwrap();
         let disabled = store.set_status(org, ada, bob.id, UserStatus::Disabled).await.unwrap();
         assert_eq!(disabled.status, UserStatus::Disabled);
-        assert!(store.session_user(b"bob", 11, 600).await.unwrap().is_none());
+        assert!(store.session_user(b"bob", 11, 600, 72 * 3600).await.unwrap().is_none());
         let enabled = store.set_status(org, ada, bob.id, UserStatus::Active).await.unwrap();
         assert_eq!(enabled.status, UserStatus::Active);
         // Another organization's user is unknown here.
