@@ -162,30 +162,30 @@ pub async fn security_headers(State(over_https): State<bool>, req: Request<Body>
     response
 }
 
-/// What the console may take at once, and for how long.
-#[derive(Clone, Debug)]
-pub struct ConsoleLimits {
-    pub in_flight: Arc<Semaphore>,
-    pub timeout: Duration,
-}
-
-/// Bounds the console (pages, server functions, static files): a request beyond the
-/// concurrency limit is answered 503 at once rather than queued without bound, and one
-/// that is not done within the timeout (a client sending its body slowly, say) gets 408.
-pub async fn console_limits(State(limits): State<ConsoleLimits>, req: Request<Body>, next: Next) -> Response {
-    let Ok(_permit) = limits.in_flight.try_acquire() else {
-        let mut response = app_error(AppError::Busy);
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
-    };
+/// Bounds how long a console request (pages, server functions, static files) may take,
+/// body included: one not done within the timeout (a client sending its body slowly,
+/// say) gets 408. Outermost of the console's layers, so it also covers `rpc_body`.
+pub async fn console_timeout(State(timeout): State<Duration>, req: Request<Body>, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    match tokio::time::timeout(limits.timeout, next.run(req)).await {
+    match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::info!(%path, "console request timed out");
             app_error(AppError::TimedOut)
         }
     }
+}
+
+/// Bounds how many console requests are handled at once: one beyond the limit is answered
+/// 503 at once rather than queued without bound. Taken inside `rpc_body`, once the body
+/// has arrived, so a client that sends its body slowly waits without holding a place.
+pub async fn console_concurrency(State(in_flight): State<Arc<Semaphore>>, req: Request<Body>, next: Next) -> Response {
+    let Ok(_permit) = in_flight.try_acquire() else {
+        let mut response = app_error(AppError::Busy);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    next.run(req).await
 }
 
 fn is_safe(method: &Method) -> bool {
