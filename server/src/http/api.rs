@@ -187,7 +187,7 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
             }
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.code == "too_many_uploads" {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UPLOAD_RETRY_AFTER_SECS));
         }
         response
@@ -549,6 +549,11 @@ async fn receive(
         let frame = match tokio::time::timeout(config.upload_idle_timeout, next_frame).await {
             Err(_) => return Err(ApiError::upload_stalled()),
             Ok(None) => return Ok(()),
+            // The server's own stall limit on every request body (`serve.rs`) may end the
+            // wait first: the same stall, the same answer.
+            Ok(Some(Err(e))) if super::middleware::caused_by::<tower_http::timeout::TimeoutError>(&e) => {
+                return Err(ApiError::upload_stalled());
+            }
             Ok(Some(Err(e))) => {
                 tracing::info!(%request_id, "upload abandoned mid-body: {e}");
                 return Err(ApiError::bad_request("The request body ended early."));
@@ -923,6 +928,14 @@ mod tests {
         for name in ["a b", " a", "a ", "\u{3000}a\u{3000}", "\u{202e}", "", "résumé.pdf"] {
             agree(name);
         }
+    }
+
+    #[test]
+    fn only_too_many_uploads_asks_to_retry_after_five_seconds() {
+        let busy = ApiError::too_many_uploads().into_response();
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "5");
+        let other = ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: "other", message: String::new() };
+        assert!(other.into_response().headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]

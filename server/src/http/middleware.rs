@@ -263,7 +263,7 @@ fn is_server_fn_encoding(content_type: &HeaderValue) -> bool {
 }
 
 /// True when `T` is `error` or anywhere in its chain of causes.
-fn caused_by<T: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
+pub(crate) fn caused_by<T: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(e) = cause {
         if e.is::<T>() {
