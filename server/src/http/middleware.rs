@@ -84,7 +84,8 @@ impl TrustedProxies {
     /// appended is whatever the client chose to send. So the client is the right-most
     /// entry that is not one of our proxies, read only when the peer is one of them. An
     /// entry that is not an address where we need one means a proxy we do not understand:
-    /// then we trust nothing and take the peer.
+    /// then we trust nothing and take the peer. Entries are decoded one by one, so bytes
+    /// that are not text in the client's part cannot hide our proxies' entries.
     pub fn client_addr(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let peer = peer.to_canonical();
         if self.0.is_empty() || !self.trusts(peer) {
@@ -92,9 +93,8 @@ impl TrustedProxies {
         }
         let mut client = peer;
         for value in headers.get_all("x-forwarded-for").iter().rev() {
-            let Ok(value) = value.to_str() else { return peer };
-            for entry in value.rsplit(',') {
-                let Some(addr) = forwarded_addr(entry) else { return peer };
+            for entry in value.as_bytes().rsplit(|&b| b == b',') {
+                let Some(addr) = std::str::from_utf8(entry).ok().and_then(forwarded_addr) else { return peer };
                 if !self.trusts(addr) {
                     return addr;
                 }
@@ -404,9 +404,16 @@ mod tests {
         for (peer, values, expected) in cases {
             assert_eq!(proxies.client_addr(*peer, &forwarded(values)), addr(expected), "{peer} {values:?}");
         }
-        let mut not_text = HeaderMap::new();
-        not_text.insert("x-forwarded-for", HeaderValue::from_bytes(b"203.0.113.7\xff").unwrap());
-        assert_eq!(proxies.client_addr(proxy, &not_text), proxy);
+        // Bytes that are not text: only the entry they are in is unreadable.
+        let not_text = |value: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", HeaderValue::from_bytes(value).unwrap());
+            proxies.client_addr(proxy, &h)
+        };
+        assert_eq!(not_text(b"203.0.113.7\xff"), proxy);
+        assert_eq!(not_text(b"203.0.113.7, \xe9t\xe9"), proxy);
+        assert_eq!(not_text(b"\xe9t\xe9, 203.0.113.7"), addr("203.0.113.7"));
+        assert_eq!(not_text(b"caf\xc3\xa9, 1.1.1.1, 203.0.113.7, 10.1.2.3"), addr("203.0.113.7"));
         // Trusting nobody (the default), the header means nothing.
         let nobody = TrustedProxies::default();
         assert_eq!(nobody.client_addr(proxy, &forwarded(&["203.0.113.7"])), proxy);
