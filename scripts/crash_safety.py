@@ -10,6 +10,9 @@ the same database: every write that got a 2xx answer must still hold (created to
 listed and authenticate, revoked ones are refused, uploads are listed and their blobs
 have the right SHA-256), and the database file passes `PRAGMA integrity_check`.
 Expectations accumulate over the rounds. Exits non-zero on any violation.
+A process crash only: SIGKILL leaves the OS's page cache intact, so this would pass with
+`synchronous = NORMAL` too and shows nothing about power loss (that rests on
+`synchronous = FULL` and the fsyncs).
 Python 3 standard library only; loopback only; bounded in time.
 """
 
