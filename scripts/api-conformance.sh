@@ -41,15 +41,23 @@ curl -sf "$base/readyz" >/dev/null || { echo "the server did not become ready" >
 
 # Sign in as the console does, then generate the token the run authenticates with, and a
 # decoy that stands in for it whenever the run tries to revoke it (see the hooks file).
-curl -sS -o /dev/null -c "$dir/cookies" --data-urlencode "email=$email" --data-urlencode "password=$password" "$base/rpc/login"
+curl -sSf -o /dev/null -c "$dir/cookies" --data-urlencode "email=$email" --data-urlencode "password=$password" \
+  "$base/rpc/login" || { echo "could not sign in as $email (server log: $dir/server.log)" >&2; tail -n 20 "$dir/server.log" >&2; exit 1; }
+# Prints "id secret" of a new API/CLI token named $1, or says why not and fails.
 generate() {
-  curl -sSf -b "$dir/cookies" -H 'content-type: application/json' -d "{\"kind\":\"api\",\"name\":\"$1\"}" \
-    "$base/rpc/generate_token" |
-    "$root/.tools/venv/bin/python" -c 'import json, sys; g = json.load(sys.stdin); print(g["token"]["id"], g["secret"])'
+  local answer status body
+  answer=$(curl -sS -b "$dir/cookies" -H 'content-type: application/json' -d "{\"kind\":\"api\",\"name\":\"$1\"}" \
+    -w '\n%{http_code}' "$base/rpc/generate_token") || { echo "generating the token $1: the request failed" >&2; return 1; }
+  status=${answer##*$'\n'}
+  body=${answer%$'\n'*}
+  [ "$status" = 200 ] || { echo "generating the token $1: HTTP $status: $body" >&2; return 1; }
+  printf '%s' "$body" | "$root/.tools/venv/bin/python" -c 'import json, sys; g = json.load(sys.stdin); print(g["token"]["id"], g["secret"])' 2>/dev/null ||
+    { echo "generating the token $1: unexpected answer: $body" >&2; return 1; }
 }
-read -r decoy_id _ < <(generate conformance-decoy)
-read -r token_id secret < <(generate conformance)
-[ -n "$token_id" ] && [ -n "$decoy_id" ] || { echo "could not generate the run's tokens" >&2; exit 1; }
+decoy=$(generate conformance-decoy) || exit 1
+run_token=$(generate conformance) || exit 1
+read -r decoy_id _ <<<"$decoy"
+read -r token_id secret <<<"$run_token"
 
 export TW_CONFORMANCE_TOKEN_ID=$token_id TW_CONFORMANCE_DECOY_ID=$decoy_id
 export SCHEMATHESIS_HOOKS="$root/scripts/api_conformance_hooks.py"

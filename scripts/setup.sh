@@ -39,6 +39,8 @@ if $want_test; then
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v sqlite3 >/dev/null || missing+=(sqlite3)
+  # scripts/api-conformance.sh and bench/soak.sh drive the server with curl.
+  command -v curl >/dev/null || missing+=(curl)
   python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3 python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
     say "Installing ${missing[*]} from Debian"

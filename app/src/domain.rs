@@ -1,6 +1,82 @@
 //! Validated input. Each `parse` returns a message that tells the person what to change.
 
-/// A token's name: trimmed, 1–64 characters, no control characters.
+/// Characters refused anywhere in a name (tokens, files, people, organizations): control
+/// characters (Cc); format characters (Cf): bidirectional embeddings, overrides, isolates
+/// and marks, zero-width and other invisible characters, which can make one name look like
+/// another; and the line and paragraph separators. Inclusive ranges. The API's document
+/// states the same rule as a pattern built from this table.
+pub const REFUSED_IN_NAMES: &[(char, char)] = &[
+    ('\u{0}', '\u{1f}'),
+    ('\u{7f}', '\u{9f}'),
+    ('\u{ad}', '\u{ad}'),
+    ('\u{600}', '\u{605}'),
+    ('\u{61c}', '\u{61c}'),
+    ('\u{6dd}', '\u{6dd}'),
+    ('\u{70f}', '\u{70f}'),
+    ('\u{890}', '\u{891}'),
+    ('\u{8e2}', '\u{8e2}'),
+    ('\u{180e}', '\u{180e}'),
+    ('\u{200b}', '\u{200f}'),
+    ('\u{2028}', '\u{202e}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206f}'),
+    ('\u{feff}', '\u{feff}'),
+    ('\u{fff9}', '\u{fffb}'),
+    ('\u{110bd}', '\u{110bd}'),
+    ('\u{110cd}', '\u{110cd}'),
+    ('\u{13430}', '\u{1343f}'),
+    ('\u{1bca0}', '\u{1bca3}'),
+    ('\u{1d173}', '\u{1d17a}'),
+    ('\u{e0001}', '\u{e0001}'),
+    ('\u{e0020}', '\u{e007f}'),
+];
+
+/// What `str::trim` removes and `REFUSED_IN_NAMES` does not already refuse: a name must
+/// have one character besides these.
+pub const NAME_WHITESPACE: &[(char, char)] = &[
+    (' ', ' '),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+pub fn is_refused_in_name(c: char) -> bool {
+    REFUSED_IN_NAMES.iter().any(|&(first, last)| (first..=last).contains(&c))
+}
+
+/// Why `checked_name` refused a name; each caller words its own message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameError {
+    /// Empty, or whitespace only.
+    Blank,
+    /// More than the maximum: `len` characters.
+    TooLong { len: usize },
+    /// One of `REFUSED_IN_NAMES`.
+    RefusedCharacter,
+}
+
+/// The rule for every name: at most `max` characters as given, none of them refused, and
+/// one besides whitespace. Returns the name trimmed. Counting the characters as given (not
+/// trimmed) keeps the rule a plain length and pattern, as the API's document states it.
+pub fn checked_name(raw: &str, max: usize) -> Result<&str, NameError> {
+    let len = raw.chars().count();
+    if len > max {
+        return Err(NameError::TooLong { len });
+    }
+    if raw.chars().any(is_refused_in_name) {
+        return Err(NameError::RefusedCharacter);
+    }
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(NameError::Blank);
+    }
+    Ok(name)
+}
+
+/// A token's name: `checked_name` with at most 64 characters; kept trimmed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenName(String);
 
@@ -8,20 +84,15 @@ pub const TOKEN_NAME_MAX: usize = 64;
 
 impl TokenName {
     pub fn parse(raw: &str) -> Result<TokenName, String> {
-        let name = raw.trim();
-        let len = name.chars().count();
-        if len == 0 {
-            return Err("Enter a name, for example Tines-integration-prod.".into());
+        match checked_name(raw, TOKEN_NAME_MAX) {
+            Ok(name) => Ok(TokenName(name.to_string())),
+            Err(NameError::Blank) => Err("Enter a name, for example Tines-integration-prod.".into()),
+            Err(NameError::TooLong { len }) => Err(format!("Use at most {TOKEN_NAME_MAX} characters; this name has {len}.")),
+            Err(NameError::RefusedCharacter) => Err(
+                "Remove line breaks, tabs and invisible or text-direction characters (such as U+202E) from the name."
+                    .into(),
+            ),
         }
-        if len > TOKEN_NAME_MAX {
-            return Err(format!(
-                "Use at most {TOKEN_NAME_MAX} characters; this name has {len}."
-            ));
-        }
-        if name.chars().any(char::is_control) {
-            return Err("Remove line breaks, tabs and other control characters from the name.".into());
-        }
-        Ok(TokenName(name.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -34,20 +105,19 @@ impl TokenName {
     }
 }
 
-/// A person's or organization's display name: trimmed, 1–100 characters, no control characters.
+pub const DISPLAY_NAME_MAX: usize = 100;
+
+/// A person's or organization's display name: `checked_name` with at most 100 characters;
+/// returned trimmed.
 pub fn display_name(raw: &str, what: &str) -> Result<String, String> {
-    let name = raw.trim();
-    let len = name.chars().count();
-    if len == 0 {
-        return Err(format!("Enter {what}."));
+    match checked_name(raw, DISPLAY_NAME_MAX) {
+        Ok(name) => Ok(name.to_string()),
+        Err(NameError::Blank) => Err(format!("Enter {what}.")),
+        Err(NameError::TooLong { len }) => Err(format!("Use at most {DISPLAY_NAME_MAX} characters for {what}; this has {len}.")),
+        Err(NameError::RefusedCharacter) => {
+            Err(format!("Remove line breaks, tabs and invisible or text-direction characters from {what}."))
+        }
     }
-    if len > 100 {
-        return Err(format!("Use at most 100 characters for {what}; this has {len}."));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(format!("Remove line breaks and other control characters from {what}."));
-    }
-    Ok(name.to_string())
 }
 
 /// The longest email address (RFC 5321's path limit less the angle brackets), in bytes.
@@ -100,13 +170,52 @@ mod tests {
     fn token_names_are_trimmed_and_bounded() {
         assert_eq!(TokenName::parse("  forwarder-dc-east ").unwrap().as_str(), "forwarder-dc-east");
         assert!(TokenName::parse("   ").unwrap_err().contains("Enter a name"));
+        assert!(TokenName::parse("\u{3000}\u{a0}").unwrap_err().contains("Enter a name"));
         assert!(TokenName::parse(&"x".repeat(64)).is_ok());
         assert!(TokenName::parse(&"x".repeat(65)).unwrap_err().contains("has 65"));
+        // Characters as given, surrounding whitespace included, as the API's document says.
+        assert!(TokenName::parse(&format!("{} ", "x".repeat(64))).unwrap_err().contains("has 65"));
         // Characters, not bytes.
         assert!(TokenName::parse(&"é".repeat(64)).is_ok());
         assert!(TokenName::parse("a\u{7}b").is_err());
         assert!(TokenName::parse("a\nb").is_err());
         assert_eq!(TokenName::parse("Tines-Prod").unwrap().key(), "tines-prod");
+    }
+
+    #[test]
+    fn names_refuse_bidirectional_and_invisible_characters_anywhere() {
+        let sneaky = [
+            "ci\u{202e}gnp.exe",  // right-to-left override
+            "ci\u{2066}prod",     // left-to-right isolate
+            "ci\u{200b}prod",     // zero-width space
+            "ci\u{200f}",         // right-to-left mark
+            "\u{feff}ci",         // byte order mark
+            "ci\u{ad}prod",       // soft hyphen
+            "ci\u{e0041}",        // tag character
+            "ci\u{2028}",         // line separator, which trim would remove
+            "ci\t",               // tab, which trim would remove
+            "ci\u{85}",           // next line (C1)
+        ];
+        for name in sneaky {
+            assert_eq!(checked_name(name, 64), Err(NameError::RefusedCharacter), "{name:?}");
+            assert!(TokenName::parse(name).unwrap_err().contains("text-direction"), "{name:?}");
+            assert!(display_name(name, "a name").unwrap_err().contains("text-direction"), "{name:?}");
+        }
+        for fine in ["résumé", "東京-prod", "a b", "ci\u{200a}prod", "emoji-🙂", "Ωmega\u{301}"] {
+            assert!(TokenName::parse(fine).is_ok(), "{fine:?}");
+        }
+    }
+
+    #[test]
+    fn the_whitespace_table_is_what_trim_removes_and_is_not_refused() {
+        let in_table = |c: char| NAME_WHITESPACE.iter().any(|&(first, last)| (first..=last).contains(&c));
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            assert_eq!(in_table(c), c.is_whitespace() && !is_refused_in_name(c), "U+{:04X}", c as u32);
+        }
+        // Every control character is refused.
+        for c in (0..=0x10ffff).filter_map(char::from_u32).filter(|c| c.is_control()) {
+            assert!(is_refused_in_name(c), "U+{:04X}", c as u32);
+        }
     }
 
     #[test]
@@ -130,5 +239,8 @@ mod tests {
     fn display_names_are_trimmed() {
         assert_eq!(display_name(" Acme ", "a name").unwrap(), "Acme");
         assert!(display_name("", "the organization name").unwrap_err().contains("organization name"));
+        assert!(display_name(&"x".repeat(100), "a name").is_ok());
+        assert!(display_name(&"x".repeat(101), "a name").unwrap_err().contains("this has 101"));
+        assert!(display_name("Ada\u{202e}", "a name").is_err());
     }
 }

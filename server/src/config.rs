@@ -61,7 +61,8 @@ pub struct ServeArgs {
     /// Total size of one organization's files, in bytes; an upload beyond it gets 507.
     #[arg(long, env = "TOKENWELL_ORG_QUOTA_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
     pub org_quota_bytes: u64,
-    /// Seconds an upload may wait for its next bytes before it is abandoned with 408.
+    /// Seconds an upload may wait for its next bytes before it is abandoned with 408 (at most
+    /// the request timeout, which bounds every request body's stalls).
     #[arg(long, env = "TOKENWELL_UPLOAD_IDLE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub upload_idle_secs: u64,
     /// Reverse proxies whose `X-Forwarded-For` is believed: comma-separated addresses or

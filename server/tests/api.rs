@@ -745,9 +745,13 @@ async fn names_that_can_disguise_themselves_are_refused() {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{name:?}");
         let token = client().post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&json!({"type": "api", "name": name})).send().await.unwrap();
         assert_eq!(token.status(), StatusCode::BAD_REQUEST, "token named {name:?}");
+        // The console applies the same rule.
+        let console = app.rpc(&acme.admin, "generate_token", json!({"kind": "api", "name": name})).await;
+        assert_eq!(console.status(), StatusCode::BAD_REQUEST, "token named {name:?} in the console");
     }
     assert_eq!(upload(&app, &admin, &"n".repeat(256), b"x").await.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.scalar("SELECT count(*) FROM files").await, 0);
+    assert_eq!(app.scalar("SELECT count(*) FROM tokens").await, 1, "only the token named admin");
 
     for name in ["résumé 2024.pdf", "日本語.txt", "עברית.txt", "emoji 📄.pdf", &"n".repeat(255)] {
         let res = upload(&app, &admin, name, b"x").await;

@@ -66,6 +66,26 @@ async fn behind_a_trusted_proxy_last_used_is_the_client_in_forwarded_for() {
 }
 
 #[tokio::test]
+async fn bytes_that_are_not_text_make_only_their_own_entry_unreadable() {
+    let app = spawn_app_with(|args| args.trusted_proxies = TrustedProxies::parse("127.0.0.1/32, 10.0.0.0/8").unwrap()).await;
+    app.add_user("Acme", "ada@acme.test", Role::Admin).await;
+    let admin = app.signed_in("ada@acme.test").await;
+    let cases: &[(&str, &[u8], &str)] = &[
+        // Left of the client, where the client writes what it likes: ignored.
+        ("client-part", b"caf\xe9, 203.0.113.11, 10.1.2.3", "203.0.113.11"),
+        // Where our proxies' entries must be: malformed, so the peer.
+        ("proxy-part", b"203.0.113.12, \xe9", "127.0.0.1"),
+    ];
+    for (name, forwarded, expected) in cases {
+        let token = generate(&app, &admin, name).await;
+        let value = header::HeaderValue::from_bytes(forwarded).unwrap();
+        let res = client().get(app.url("/api/v1/whoami")).bearer_auth(&token).header("x-forwarded-for", value).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(last_used_ip(&app, &admin, name).await, *expected, "{name}");
+    }
+}
+
+#[tokio::test]
 async fn forwarded_for_from_anyone_else_is_ignored() {
     // Trusting no one (the default), or proxies elsewhere: the test client is not one.
     for trusted in ["", "10.0.0.0/8, ::1"] {

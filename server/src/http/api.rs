@@ -6,6 +6,7 @@ mod blobs;
 use std::{future::poll_fn, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
 
 use app::{
+    domain::{self, NameError},
     error::AppError,
     model::{Role, TokenKind, TokenQuery, TokenRow, TokenStatusFilter},
     server::{
@@ -187,7 +188,7 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
             }
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.code == "too_many_uploads" {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UPLOAD_RETRY_AFTER_SECS));
         }
         response
@@ -347,81 +348,30 @@ async fn whoami(caller: Caller) -> Json<WhoAmI> {
 const UPLOAD_RETRY_AFTER_SECS: u16 = 5;
 const FILE_NAME_MAX: usize = 255;
 
-/// Characters refused anywhere in a file or token name: control characters (Cc); format
-/// characters (Cf): bidirectional embeddings, overrides, isolates and marks, zero-width
-/// and other invisible characters, which can make one name look like another; and the
-/// line and paragraph separators. The document says the same with `name_pattern()`.
-const REFUSED_IN_NAMES: &[(char, char)] = &[
-    ('\u{0}', '\u{1f}'),
-    ('\u{7f}', '\u{9f}'),
-    ('\u{ad}', '\u{ad}'),
-    ('\u{600}', '\u{605}'),
-    ('\u{61c}', '\u{61c}'),
-    ('\u{6dd}', '\u{6dd}'),
-    ('\u{70f}', '\u{70f}'),
-    ('\u{890}', '\u{891}'),
-    ('\u{8e2}', '\u{8e2}'),
-    ('\u{180e}', '\u{180e}'),
-    ('\u{200b}', '\u{200f}'),
-    ('\u{2028}', '\u{202e}'),
-    ('\u{2060}', '\u{2064}'),
-    ('\u{2066}', '\u{206f}'),
-    ('\u{feff}', '\u{feff}'),
-    ('\u{fff9}', '\u{fffb}'),
-    ('\u{110bd}', '\u{110bd}'),
-    ('\u{110cd}', '\u{110cd}'),
-    ('\u{13430}', '\u{1343f}'),
-    ('\u{1bca0}', '\u{1bca3}'),
-    ('\u{1d173}', '\u{1d17a}'),
-    ('\u{e0001}', '\u{e0001}'),
-    ('\u{e0020}', '\u{e007f}'),
-];
-
-/// What `str::trim` removes and `REFUSED_IN_NAMES` does not already refuse: a name must
-/// have one character besides these.
-const WHITESPACE: &[(char, char)] = &[
-    (' ', ' '),
-    ('\u{a0}', '\u{a0}'),
-    ('\u{1680}', '\u{1680}'),
-    ('\u{2000}', '\u{200a}'),
-    ('\u{202f}', '\u{202f}'),
-    ('\u{205f}', '\u{205f}'),
-    ('\u{3000}', '\u{3000}'),
-];
-
-/// The names `checked_name` accepts, as a pattern for the document. Escapes for the Basic
-/// Multilingual Plane; beyond it the characters themselves, since no escape for those
+/// The names `domain::checked_name` accepts, as a pattern for the document. Escapes for the
+/// Basic Multilingual Plane; beyond it the characters themselves, since no escape for those
 /// reads the same in ECMAScript, Python and Rust regexes.
 fn name_pattern() -> String {
     let class = |ranges: &[(char, char)]| -> String {
         let item = |c: char| if (c as u32) <= 0xffff { format!("\\u{:04x}", c as u32) } else { c.to_string() };
         ranges.iter().map(|&(first, last)| if first == last { item(first) } else { format!("{}-{}", item(first), item(last)) }).collect()
     };
-    let (refused, blank) = (class(REFUSED_IN_NAMES), class(WHITESPACE));
+    let (refused, blank) = (class(domain::REFUSED_IN_NAMES), class(domain::NAME_WHITESPACE));
     format!("^[^{refused}]*[^{refused}{blank}][^{refused}]*$")
 }
 
-fn is_refused_in_name(c: char) -> bool {
-    REFUSED_IN_NAMES.iter().any(|&(first, last)| (first..=last).contains(&c))
-}
-
-/// A name as given: 1–`max` characters, none of them refused, not all whitespace.
-/// Returns it trimmed.
-fn checked_name(raw: &str, max: usize) -> Result<&str, String> {
-    let len = raw.chars().count();
-    if len > max {
-        return Err(format!("Use at most {max} characters; this name has {len}."));
-    }
-    if raw.chars().any(is_refused_in_name) {
-        return Err("Remove control characters, bidirectional controls and invisible formatting characters \
-                    from the name."
-            .into());
-    }
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err("Give a name.".into());
-    }
-    Ok(name)
+/// A file's name as given, checked by the rule for every name with its own length; returns
+/// it trimmed.
+fn checked_file_name(raw: &str) -> Result<&str, ApiError> {
+    domain::checked_name(raw, FILE_NAME_MAX).map_err(|e| {
+        ApiError::bad_request(match e {
+            NameError::Blank => "Give the file a name.".to_string(),
+            NameError::TooLong { len } => format!("Use at most {FILE_NAME_MAX} characters; this name has {len}."),
+            NameError::RefusedCharacter => "Remove control characters, bidirectional controls and invisible \
+                                            formatting characters from the name."
+                .to_string(),
+        })
+    })
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -485,7 +435,7 @@ async fn upload_file(
     let Ok(Query(params)) = params else {
         return Err(ApiError::bad_request("Give the file's name as ?name=…"));
     };
-    let name = checked_name(&params.name, FILE_NAME_MAX).map_err(ApiError::bad_request)?;
+    let name = checked_file_name(&params.name)?;
     let config = &uploads.config;
     let declared: Option<u64> =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
@@ -549,6 +499,11 @@ async fn receive(
         let frame = match tokio::time::timeout(config.upload_idle_timeout, next_frame).await {
             Err(_) => return Err(ApiError::upload_stalled()),
             Ok(None) => return Ok(()),
+            // The server's own stall limit on every request body (`serve.rs`) may end the
+            // wait first: the same stall, the same answer.
+            Ok(Some(Err(e))) if super::middleware::caused_by::<tower_http::timeout::TimeoutError>(&e) => {
+                return Err(ApiError::upload_stalled());
+            }
             Ok(Some(Err(e))) => {
                 tracing::info!(%request_id, "upload abandoned mid-body: {e}");
                 return Err(ApiError::bad_request("The request body ended early."));
@@ -804,9 +759,8 @@ async fn create_token(
         }
         _ => ApiError::bad_request("Send JSON: {\"type\": \"api\" | \"forwarder\", \"name\": \"…\"}."),
     })?;
-    // Stricter than the console's rules where they differ: exactly what the document says.
-    let name = checked_name(&body.name, app::domain::TOKEN_NAME_MAX).map_err(ApiError::bad_request)?;
-    let generated = tokens::generate(&state.store, caller.actor(), body.kind.into(), name)
+    // The name is checked as the console checks it (`TokenName::parse`): a 400 naming the rule.
+    let generated = tokens::generate(&state.store, caller.actor(), body.kind.into(), &body.name)
         .await
         .map_err(|e| ApiError::from_token_error(e, &caller.request_id))?;
     let body = CreatedToken { token: generated.token.clone().into(), secret: generated.secret.clone() };
@@ -866,7 +820,7 @@ impl Modify for BearerAuth {
 }
 
 /// utoipa takes a pattern only as a literal; names get theirs from the same table as
-/// `checked_name`.
+/// `domain::checked_name`.
 struct NamePatterns;
 
 impl Modify for NamePatterns {
@@ -908,11 +862,13 @@ mod tests {
         assert_eq!(file_name["pattern"], token_name["pattern"]);
         let pattern = regex_lite::Regex::new(file_name["pattern"].as_str().expect("a pattern for names")).unwrap();
         let agree = |name: &str| {
-            assert_eq!(pattern.is_match(name), checked_name(name, FILE_NAME_MAX).is_ok(), "{name:?}");
+            assert_eq!(pattern.is_match(name), checked_file_name(name).is_ok(), "{name:?}");
+            let within_token_length = name.chars().count() <= domain::TOKEN_NAME_MAX;
+            assert_eq!(pattern.is_match(name) && within_token_length, domain::TokenName::parse(name).is_ok(), "{name:?}");
         };
         // Every character of the Basic Multilingual Plane; beyond it, the edges of each range
         // and a sample of the rest.
-        let edges = REFUSED_IN_NAMES.iter().chain(WHITESPACE).flat_map(|&(first, last)| {
+        let edges = domain::REFUSED_IN_NAMES.iter().chain(domain::NAME_WHITESPACE).flat_map(|&(first, last)| {
             [(first as u32).saturating_sub(1), first as u32, last as u32, last as u32 + 1]
         });
         let candidates = (0..=0xffff).chain((0x10000..=0x10ffff).step_by(251)).chain(edges).filter_map(char::from_u32);
@@ -923,6 +879,14 @@ mod tests {
         for name in ["a b", " a", "a ", "\u{3000}a\u{3000}", "\u{202e}", "", "résumé.pdf"] {
             agree(name);
         }
+    }
+
+    #[test]
+    fn only_too_many_uploads_asks_to_retry_after_five_seconds() {
+        let busy = ApiError::too_many_uploads().into_response();
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "5");
+        let other = ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: "other", message: String::new() };
+        assert!(other.into_response().headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]

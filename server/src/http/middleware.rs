@@ -84,7 +84,8 @@ impl TrustedProxies {
     /// appended is whatever the client chose to send. So the client is the right-most
     /// entry that is not one of our proxies, read only when the peer is one of them. An
     /// entry that is not an address where we need one means a proxy we do not understand:
-    /// then we trust nothing and take the peer.
+    /// then we trust nothing and take the peer. Entries are decoded one by one, so bytes
+    /// that are not text in the client's part cannot hide our proxies' entries.
     pub fn client_addr(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let peer = peer.to_canonical();
         if self.0.is_empty() || !self.trusts(peer) {
@@ -92,9 +93,8 @@ impl TrustedProxies {
         }
         let mut client = peer;
         for value in headers.get_all("x-forwarded-for").iter().rev() {
-            let Ok(value) = value.to_str() else { return peer };
-            for entry in value.rsplit(',') {
-                let Some(addr) = forwarded_addr(entry) else { return peer };
+            for entry in value.as_bytes().rsplit(|&b| b == b',') {
+                let Some(addr) = std::str::from_utf8(entry).ok().and_then(forwarded_addr) else { return peer };
                 if !self.trusts(addr) {
                     return addr;
                 }
@@ -162,30 +162,30 @@ pub async fn security_headers(State(over_https): State<bool>, req: Request<Body>
     response
 }
 
-/// What the console may take at once, and for how long.
-#[derive(Clone, Debug)]
-pub struct ConsoleLimits {
-    pub in_flight: Arc<Semaphore>,
-    pub timeout: Duration,
-}
-
-/// Bounds the console (pages, server functions, static files): a request beyond the
-/// concurrency limit is answered 503 at once rather than queued without bound, and one
-/// that is not done within the timeout (a client sending its body slowly, say) gets 408.
-pub async fn console_limits(State(limits): State<ConsoleLimits>, req: Request<Body>, next: Next) -> Response {
-    let Ok(_permit) = limits.in_flight.try_acquire() else {
-        let mut response = app_error(AppError::Busy);
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
-    };
+/// Bounds how long a console request (pages, server functions, static files) may take,
+/// body included: one not done within the timeout (a client sending its body slowly,
+/// say) gets 408. Outermost of the console's layers, so it also covers `rpc_body`.
+pub async fn console_timeout(State(timeout): State<Duration>, req: Request<Body>, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    match tokio::time::timeout(limits.timeout, next.run(req)).await {
+    match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::info!(%path, "console request timed out");
             app_error(AppError::TimedOut)
         }
     }
+}
+
+/// Bounds how many console requests are handled at once: one beyond the limit is answered
+/// 503 at once rather than queued without bound. Taken inside `rpc_body`, once the body
+/// has arrived, so a client that sends its body slowly waits without holding a place.
+pub async fn console_concurrency(State(in_flight): State<Arc<Semaphore>>, req: Request<Body>, next: Next) -> Response {
+    let Ok(_permit) = in_flight.try_acquire() else {
+        let mut response = app_error(AppError::Busy);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    next.run(req).await
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -263,7 +263,7 @@ fn is_server_fn_encoding(content_type: &HeaderValue) -> bool {
 }
 
 /// True when `T` is `error` or anywhere in its chain of causes.
-fn caused_by<T: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
+pub(crate) fn caused_by<T: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(e) = cause {
         if e.is::<T>() {
@@ -404,9 +404,16 @@ mod tests {
         for (peer, values, expected) in cases {
             assert_eq!(proxies.client_addr(*peer, &forwarded(values)), addr(expected), "{peer} {values:?}");
         }
-        let mut not_text = HeaderMap::new();
-        not_text.insert("x-forwarded-for", HeaderValue::from_bytes(b"203.0.113.7\xff").unwrap());
-        assert_eq!(proxies.client_addr(proxy, &not_text), proxy);
+        // Bytes that are not text: only the entry they are in is unreadable.
+        let not_text = |value: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", HeaderValue::from_bytes(value).unwrap());
+            proxies.client_addr(proxy, &h)
+        };
+        assert_eq!(not_text(b"203.0.113.7\xff"), proxy);
+        assert_eq!(not_text(b"203.0.113.7, \xe9t\xe9"), proxy);
+        assert_eq!(not_text(b"\xe9t\xe9, 203.0.113.7"), addr("203.0.113.7"));
+        assert_eq!(not_text(b"caf\xc3\xa9, 1.1.1.1, 203.0.113.7, 10.1.2.3"), addr("203.0.113.7"));
         // Trusting nobody (the default), the header means nothing.
         let nobody = TrustedProxies::default();
         assert_eq!(nobody.client_addr(proxy, &forwarded(&["203.0.113.7"])), proxy);

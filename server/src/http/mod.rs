@@ -32,16 +32,18 @@ pub fn wire(pages: Router<AppState>, state: AppState, args: &ServeArgs) -> Route
     // nothing else: the token API and the health checks never pass through cookie-based
     // gates (the API authenticates bearer tokens itself and is exempt from the cross-site
     // check, which protects cookie-authenticated requests), nor the console's limits.
-    let console_limits = middleware::ConsoleLimits {
-        in_flight: Arc::new(Semaphore::new(args.console_concurrency as usize)),
-        timeout: Duration::from_secs(args.request_timeout_secs),
-    };
+    // Outermost first: the timeout covers the whole request; the body is buffered under
+    // it; only then is a concurrency place taken, so it is held by the gates and the
+    // handler and never while waiting for a slow client.
+    let console_timeout = Duration::from_secs(args.request_timeout_secs);
+    let console_in_flight = Arc::new(Semaphore::new(args.console_concurrency as usize));
     let pages = pages
         .layer(from_fn_with_state(state.clone(), middleware::rpc_session_gate))
         .layer(from_fn_with_state(state.clone(), middleware::page_gate))
+        .layer(from_fn_with_state(console_in_flight, middleware::console_concurrency))
         .layer(axum::middleware::from_fn(middleware::rpc_body))
         .layer(axum::middleware::from_fn(middleware::origin_check))
-        .layer(from_fn_with_state(console_limits, middleware::console_limits));
+        .layer(from_fn_with_state(console_timeout, middleware::console_timeout));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
