@@ -1,9 +1,10 @@
-import { test, expect, goto, hydrated } from './fixtures';
+import { test, expect, expectAccessible, goto, hydrated } from './fixtures';
 
 test('first-run setup creates the organization, signs in, and lands on Settings', async ({ page }) => {
   await page.goto('/');
   await expect(page).toHaveURL(/\/setup$/);
   await hydrated(page);
+  await expectAccessible(page, 'setup');
   await page.getByLabel('Organization name').fill('Initech');
   await page.getByLabel('Your name').fill('Bill Lumbergh');
   await page.getByLabel('Email').fill('bill@initech.test');
@@ -11,6 +12,7 @@ test('first-run setup creates the organization, signs in, and lands on Settings'
   await page.getByLabel('Confirm password').fill('short');
   await page.getByRole('button', { name: 'Create organization' }).click();
   await expect(page.getByText('Use at least 12 characters.')).toBeVisible();
+  await expectAccessible(page, 'setup with an error');
 
   await page.getByLabel('Password', { exact: true }).fill('tps reports forever');
   await page.getByLabel('Confirm password').fill('tps reports forever');

@@ -1,3 +1,4 @@
+import AxeBuilder from '@axe-core/playwright';
 import { test as base, expect, Page } from '@playwright/test';
 
 export const ADMIN = { email: 'admin@acme.test', password: 'admin password 123' };
@@ -82,4 +83,21 @@ export async function generateToken(page: Page, type: 'API/CLI token' | 'File Fo
 /** A name no other test uses. */
 export function unique(prefix: string) {
   return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+}
+
+// WCAG 2.2 AA as axe-core checks it, in the light and the dark colour scheme (the console
+// follows the operating system's).
+const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+/** Fails with each violation's rule id and elements, naming the state and scheme. */
+export async function expectAccessible(page: Page, state: string) {
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    const { violations } = await new AxeBuilder({ page }).withTags(WCAG_TAGS).analyze();
+    const found = violations.map(
+      (v) => `${v.id} [${v.impact}] ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`,
+    );
+    expect(found, `axe: ${state} (${colorScheme}, ${page.viewportSize()?.width} px)`).toEqual([]);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
 }
