@@ -434,6 +434,16 @@ async fn logs_never_contain_secrets_passwords_or_session_ids() {
     app.login(&client(), "admin@acme.test", "a wrong password here").await;
     let res = app.login(&client(), "member@acme.test", PASSWORD).await;
     let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().split('=').nth(1).unwrap().to_string();
+    // Initial passwords (added, reset, expired) and a refused weak password.
+    let added = app.rpc_ok(&acme.admin, "add_user", json!({"name": "Logan", "email": "logan@acme.test", "role": "member"})).await;
+    let initial = added["initial_password"].as_str().unwrap().to_string();
+    let logan = client();
+    app.login(&logan, "logan@acme.test", &initial).await;
+    app.rpc(&logan, "change_password", json!({"current": initial, "new": "password1234", "confirm": "password1234"})).await;
+    let reset = app.rpc_ok(&acme.admin, "reset_password", json!({"id": added["user"]["id"]})).await;
+    let reset_to = reset["initial_password"].as_str().unwrap().to_string();
+    app.sql("UPDATE users SET password_set_at = 0 WHERE email = 'logan@acme.test'").await;
+    app.login(&client(), "logan@acme.test", &reset_to).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let logs = captured_logs();
@@ -441,7 +451,8 @@ async fn logs_never_contain_secrets_passwords_or_session_ids() {
     assert!(logs.contains("revoked token") && logs.contains(&format!("token_id=Some({id})")), "revoked use is audited with its id");
     let secret_shape = regex_lite::Regex::new(r"tw[af]_[0-9A-Za-z]{38}").unwrap();
     assert!(secret_shape.find(&logs).is_none(), "a token secret reached the log");
-    for needle in [&token, &fwd, &api_secret, &typo, &cookie, &PASSWORD.to_string(), &"a wrong password here".to_string()] {
+    assert!(logs.contains("password reset") && logs.contains("expired initial password"), "log capture is not working");
+    for needle in [&token, &fwd, &api_secret, &typo, &cookie, &PASSWORD.to_string(), &"a wrong password here".to_string(), &initial, &reset_to, &"password1234".to_string()] {
         if let Some(at) = logs.find(needle.as_str()) {
             let line_start = logs[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
             let line: String = logs[line_start..].lines().next().unwrap_or_default().chars().take(300).collect();

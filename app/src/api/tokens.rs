@@ -22,12 +22,11 @@ pub async fn list_tokens(query: TokenQuery) -> Result<TokenPage, AppError> {
 /// Generates a token. The answer carries the secret, once; it is not cacheable.
 #[server(prefix = "/rpc", endpoint = "generate_token", input = Json)]
 pub async fn generate_token(kind: TokenKind, name: String) -> Result<GeneratedToken, AppError> {
-    use crate::server::{session, state, tokens, with_status};
+    use crate::server::{no_store, session, state, tokens, with_status};
     with_status(
         async move {
             let viewer = session::require_admin().await?;
-            let opts = expect_context::<leptos_axum::ResponseOptions>();
-            opts.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+            no_store();
             Ok(tokens::generate(&state()?.store, viewer.actor(), kind, &name).await?)
         }
         .await,

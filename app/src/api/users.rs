@@ -40,7 +40,7 @@ const INITIAL_PASSWORD_LEN: usize = 24;
 pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser, AppError> {
     use crate::{
         domain,
-        server::{db::CreateAdminError, internal, now, session, state, with_status},
+        server::{db::CreateAdminError, internal, no_store, now, session, state, with_status},
     };
     with_status(
         async move {
@@ -84,7 +84,7 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
 /// initial password expired.
 #[server(prefix = "/rpc", endpoint = "reset_password", input = Json)]
 pub async fn reset_password(id: i64) -> Result<NewUser, AppError> {
-    use crate::server::{now, session, state, with_status};
+    use crate::server::{no_store, now, session, state, with_status};
     with_status(
         async move {
             let viewer = session::require_admin().await?;
@@ -102,14 +102,6 @@ pub async fn reset_password(id: i64) -> Result<NewUser, AppError> {
         }
         .await,
     )
-}
-
-/// Answers that carry a secret must not be cached anywhere.
-#[cfg(feature = "ssr")]
-fn no_store() {
-    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
-        opts.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-    }
 }
 
 #[cfg(feature = "ssr")]

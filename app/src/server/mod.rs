@@ -119,6 +119,14 @@ pub fn state() -> Result<AppState, AppError> {
     use_context::<AppState>().ok_or_else(|| internal("application state missing from context"))
 }
 
+/// Marks a server function's answer as not cacheable anywhere: for answers that carry a
+/// secret (a token value, an initial password).
+pub fn no_store() {
+    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+        opts.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    }
+}
+
 /// Logs the cause with the request id and returns the opaque error users see.
 pub fn internal(cause: impl std::fmt::Display) -> AppError {
     let request_id = request_id();
