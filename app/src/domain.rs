@@ -113,10 +113,12 @@ pub fn display_name(raw: &str, what: &str) -> Result<String, String> {
     match checked_name(raw, DISPLAY_NAME_MAX) {
         Ok(name) => Ok(name.to_string()),
         Err(NameError::Blank) => Err(format!("Enter {what}.")),
-        Err(NameError::TooLong { len }) => Err(format!("Use at most {DISPLAY_NAME_MAX} characters for {what}; this has {len}.")),
-        Err(NameError::RefusedCharacter) => {
-            Err(format!("Remove line breaks, tabs and invisible or text-direction characters from {what}."))
+        Err(NameError::TooLong { len }) => {
+            Err(format!("Use at most {DISPLAY_NAME_MAX} characters for {what}; this has {len}."))
         }
+        Err(NameError::RefusedCharacter) => Err(format!(
+            "Remove line breaks, tabs and invisible or text-direction characters from {what}."
+        )),
     }
 }
 
@@ -154,7 +156,9 @@ pub const PASSWORD_MAX: usize = 256;
 pub fn new_password(raw: &str) -> Result<(), String> {
     let len = raw.chars().count();
     if len < PASSWORD_MIN {
-        return Err(format!("Use at least {PASSWORD_MIN} characters. A few unrelated words make a strong password."));
+        return Err(format!(
+            "Use at least {PASSWORD_MIN} characters. A few unrelated words make a strong password."
+        ));
     }
     if len > PASSWORD_MAX {
         return Err(format!("Use at most {PASSWORD_MAX} characters."));
@@ -185,32 +189,42 @@ mod tests {
     #[test]
     fn names_refuse_bidirectional_and_invisible_characters_anywhere() {
         let sneaky = [
-            "ci\u{202e}gnp.exe",  // right-to-left override
-            "ci\u{2066}prod",     // left-to-right isolate
-            "ci\u{200b}prod",     // zero-width space
-            "ci\u{200f}",         // right-to-left mark
-            "\u{feff}ci",         // byte order mark
-            "ci\u{ad}prod",       // soft hyphen
-            "ci\u{e0041}",        // tag character
-            "ci\u{2028}",         // line separator, which trim would remove
-            "ci\t",               // tab, which trim would remove
-            "ci\u{85}",           // next line (C1)
+            "ci\u{202e}gnp.exe", // right-to-left override
+            "ci\u{2066}prod",    // left-to-right isolate
+            "ci\u{200b}prod",    // zero-width space
+            "ci\u{200f}",        // right-to-left mark
+            "\u{feff}ci",        // byte order mark
+            "ci\u{ad}prod",      // soft hyphen
+            "ci\u{e0041}",       // tag character
+            "ci\u{2028}",        // line separator, which trim would remove
+            "ci\t",              // tab, which trim would remove
+            "ci\u{85}",          // next line (C1)
         ];
         for name in sneaky {
             assert_eq!(checked_name(name, 64), Err(NameError::RefusedCharacter), "{name:?}");
             assert!(TokenName::parse(name).unwrap_err().contains("text-direction"), "{name:?}");
-            assert!(display_name(name, "a name").unwrap_err().contains("text-direction"), "{name:?}");
+            assert!(
+                display_name(name, "a name").unwrap_err().contains("text-direction"),
+                "{name:?}"
+            );
         }
-        for fine in ["résumé", "東京-prod", "a b", "ci\u{200a}prod", "emoji-🙂", "Ωmega\u{301}"] {
+        for fine in ["résumé", "東京-prod", "a b", "ci\u{200a}prod", "emoji-🙂", "Ωmega\u{301}"]
+        {
             assert!(TokenName::parse(fine).is_ok(), "{fine:?}");
         }
     }
 
     #[test]
     fn the_whitespace_table_is_what_trim_removes_and_is_not_refused() {
-        let in_table = |c: char| NAME_WHITESPACE.iter().any(|&(first, last)| (first..=last).contains(&c));
+        let in_table =
+            |c: char| NAME_WHITESPACE.iter().any(|&(first, last)| (first..=last).contains(&c));
         for c in (0..=0x10ffff).filter_map(char::from_u32) {
-            assert_eq!(in_table(c), c.is_whitespace() && !is_refused_in_name(c), "U+{:04X}", c as u32);
+            assert_eq!(
+                in_table(c),
+                c.is_whitespace() && !is_refused_in_name(c),
+                "U+{:04X}",
+                c as u32
+            );
         }
         // Every control character is refused.
         for c in (0..=0x10ffff).filter_map(char::from_u32).filter(|c| c.is_control()) {
@@ -221,7 +235,16 @@ mod tests {
     #[test]
     fn emails_are_normalised_and_checked() {
         assert_eq!(email(" Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com", "a@.com"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "a@.com",
+        ] {
             assert!(email(bad).is_err(), "{bad} should be refused");
         }
     }
@@ -238,7 +261,9 @@ mod tests {
     #[test]
     fn display_names_are_trimmed() {
         assert_eq!(display_name(" Acme ", "a name").unwrap(), "Acme");
-        assert!(display_name("", "the organization name").unwrap_err().contains("organization name"));
+        assert!(display_name("", "the organization name")
+            .unwrap_err()
+            .contains("organization name"));
         assert!(display_name(&"x".repeat(100), "a name").is_ok());
         assert!(display_name(&"x".repeat(101), "a name").unwrap_err().contains("this has 101"));
         assert!(display_name("Ada\u{202e}", "a name").is_err());

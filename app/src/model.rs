@@ -223,7 +223,10 @@ pub struct NewUser {
 
 impl std::fmt::Debug for NewUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewUser").field("user", &self.user).field("initial_password", &"[redacted]").finish()
+        f.debug_struct("NewUser")
+            .field("user", &self.user)
+            .field("initial_password", &"[redacted]")
+            .finish()
     }
 }
 

@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::http::middleware::TrustedProxies;
 
 #[derive(Debug, Parser)]
-#[command(name = "tokenwell", version, about = "Tokenwell: auth tokens for your organization's API, CLI and File Forwarder")]
+#[command(
+    name = "tokenwell",
+    version,
+    about = "Tokenwell: auth tokens for your organization's API, CLI and File Forwarder"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

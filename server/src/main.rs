@@ -19,7 +19,11 @@ async fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::CreateAdmin(args)) => create_user(args, Role::Admin).await,
         Some(Command::CreateUser(args)) => {
-            let role = if args.role == "read-only" { Role::ReadOnly } else { Role::parse(&args.role).unwrap_or(Role::Member) };
+            let role = if args.role == "read-only" {
+                Role::ReadOnly
+            } else {
+                Role::parse(&args.role).unwrap_or(Role::Member)
+            };
             create_user(args.person, role).await
         }
     };
@@ -43,7 +47,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
 async fn create_user(args: CreateAdminArgs, role: Role) -> Result<(), String> {
     let mut input = String::new();
-    std::io::stdin().read_to_string(&mut input).map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
     let password = input.lines().next().unwrap_or_default().to_string();
     let email = startup::create_user(&args, role, password).await?;
     println!("Created {} {email} in organization {:?}.", role.label(), args.org.trim());

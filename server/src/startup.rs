@@ -6,8 +6,12 @@ use app::{
     domain,
     model::Role,
     server::{
-        db::CreateAdminError, last_used::LastUsed, now, password::{check_new_password, Hasher}, throttle::LoginThrottle, AppState,
-        AppStateInner, SecurityConfig, Store,
+        db::CreateAdminError,
+        last_used::LastUsed,
+        now,
+        password::{check_new_password, Hasher},
+        throttle::LoginThrottle,
+        AppState, AppStateInner, SecurityConfig, Store,
     },
     shell, App,
 };
@@ -30,7 +34,10 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(args: ServeArgs, listener: tokio::net::TcpListener) -> Result<Application, String> {
+    pub async fn build(
+        args: ServeArgs,
+        listener: tokio::net::TcpListener,
+    ) -> Result<Application, String> {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let store = Store::open(&args.database.database_url).await.map_err(|e| e.to_string())?;
         let passwords = Hasher::new().await.map_err(|e| e.to_string())?;
@@ -49,7 +56,9 @@ impl Application {
             store: store.clone(),
             security: SecurityConfig {
                 secure_cookies: args.secure_cookies,
-                initial_password_lifetime: std::time::Duration::from_secs(args.initial_password_hours * 3600),
+                initial_password_lifetime: std::time::Duration::from_secs(
+                    args.initial_password_hours * 3600,
+                ),
                 ..SecurityConfig::default()
             },
             throttle: Arc::new(LoginThrottle::default()),
@@ -102,7 +111,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -116,19 +126,30 @@ async fn shutdown_signal() {
 }
 
 /// `tokenwell create-admin` and `create-user`. Returns the normalised email.
-pub async fn create_user(args: &CreateAdminArgs, role: Role, password: String) -> Result<String, String> {
+pub async fn create_user(
+    args: &CreateAdminArgs,
+    role: Role,
+    password: String,
+) -> Result<String, String> {
     let org = domain::display_name(&args.org, "the organization name")?;
     let email = domain::email(&args.email)?;
     let default_name = email.split('@').next().unwrap_or_default().to_string();
     let name = domain::display_name(args.name.as_deref().unwrap_or(&default_name), "the name")?;
     check_new_password(&password, &[&org, &name, &email])?;
     let store = Store::open(&args.database.database_url).await.map_err(|e| e.to_string())?;
-    let hash = Hasher::new().await.map_err(|e| e.to_string())?.hash(password).await.map_err(|e| e.to_string())?;
+    let hash = Hasher::new()
+        .await
+        .map_err(|e| e.to_string())?
+        .hash(password)
+        .await
+        .map_err(|e| e.to_string())?;
     let result = store.create_user(&org, &name, &email, &hash, role, now()).await;
     store.close().await;
     match result {
         Ok(_) => Ok(email),
-        Err(CreateAdminError::EmailTaken) => Err(format!("a user with the email {email} already exists")),
+        Err(CreateAdminError::EmailTaken) => {
+            Err(format!("a user with the email {email} already exists"))
+        }
         Err(e) => Err(e.to_string()),
     }
 }

@@ -63,7 +63,8 @@ async fn permission_table() {
     let _ = (member, reader);
     let member_id = app.scalar("SELECT id FROM users WHERE email = 'member@acme.test'").await;
     let reader_id = app.scalar("SELECT id FROM users WHERE email = 'reader@acme.test'").await;
-    app.sql(&format!("UPDATE users SET role = 'admin' WHERE id IN ({member_id}, {reader_id})")).await;
+    app.sql(&format!("UPDATE users SET role = 'admin' WHERE id IN ({member_id}, {reader_id})"))
+        .await;
     let m = app.signed_in("member@acme.test").await;
     let r = app.signed_in("reader@acme.test").await;
     let (_, member_token) = generate(&app, &m, "api", "member-token").await;
@@ -94,10 +95,16 @@ async fn permission_table() {
             if allowed {
                 // Allowed means "not refused for rights": the POST /tokens body is not JSON (415)
                 // and token 999999 does not exist (404).
-                assert!(ok(s) || s == StatusCode::UNSUPPORTED_MEDIA_TYPE || s == StatusCode::NOT_FOUND, "{method} {path} as {who}: {s}");
+                assert!(
+                    ok(s) || s == StatusCode::UNSUPPORTED_MEDIA_TYPE || s == StatusCode::NOT_FOUND,
+                    "{method} {path} as {who}: {s}"
+                );
             } else {
                 assert!(forbidden(s), "{method} {path} as {who}: {s}");
-                assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().contains("insufficient_scope"));
+                assert!(res.headers()[header::WWW_AUTHENTICATE]
+                    .to_str()
+                    .unwrap()
+                    .contains("insufficient_scope"));
                 let body: Value = res.json().await.unwrap();
                 assert_eq!(body["error"]["code"], "insufficient_scope");
             }
@@ -129,7 +136,8 @@ async fn whoami_and_files_round_trip() {
     assert_eq!(file["name"], "report.pdf");
     assert_eq!(file["size"], 13);
     let sha = file["sha256"].as_str().unwrap();
-    let expected: String = sha2::Sha256::digest(b"file contents").iter().map(|b| format!("{b:02x}")).collect();
+    let expected: String =
+        sha2::Sha256::digest(b"file contents").iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(sha, expected);
     assert_eq!(sha.len(), 64);
     let stored = app.dir.path().join("files").join("files").join(&sha[..2]).join(sha);
@@ -156,7 +164,13 @@ async fn oversized_upload_is_413() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app.scalar("SELECT count(*) FROM files").await, 0);
-    let res = client().post(app.url("/api/v1/files?name=ok.bin")).bearer_auth(&fwd).body(vec![0u8; 1024]).send().await.unwrap();
+    let res = client()
+        .post(app.url("/api/v1/files?name=ok.bin"))
+        .bearer_auth(&fwd)
+        .body(vec![0u8; 1024])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
 }
 
@@ -166,25 +180,73 @@ async fn tokens_endpoints_match_the_console() {
     let acme = org(&app, "Acme").await;
     let (_, admin) = generate(&app, &acme.admin, "api", "automation").await;
     let c = client();
-    let res = c.post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&json!({"type": "forwarder", "name": "dc-west"})).send().await.unwrap();
+    let res = c
+        .post(app.url("/api/v1/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"type": "forwarder", "name": "dc-west"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
     let created: Value = res.json().await.unwrap();
     let secret = created["secret"].as_str().unwrap();
     assert!(secret.starts_with("twf_") && secret.len() == 42);
-    assert_eq!(app.scalar("SELECT count(*) FROM users WHERE name = 'Forwarder: dc-west' AND kind = 'forwarder'").await, 1);
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM users WHERE name = 'Forwarder: dc-west' AND kind = 'forwarder'"
+        )
+        .await,
+        1
+    );
     // Same validation as the console.
-    let dup = c.post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&json!({"type": "api", "name": "DC-WEST"})).send().await.unwrap();
+    let dup = c
+        .post(app.url("/api/v1/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"type": "api", "name": "DC-WEST"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dup.status(), StatusCode::CONFLICT);
-    let bad = c.post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&json!({"type": "api", "name": "  "})).send().await.unwrap();
+    let bad = c
+        .post(app.url("/api/v1/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"type": "api", "name": "  "}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let list: Value = c.get(app.url("/api/v1/tokens?q=dc")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let list: Value = c
+        .get(app.url("/api/v1/tokens?q=dc"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["total"], 1);
     assert!(!list.to_string().contains(secret), "listing must not carry secrets");
     let id = created["token"]["id"].as_i64().unwrap();
-    let first: Value = c.delete(app.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let first: Value = c
+        .delete(app.url(&format!("/api/v1/tokens/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(first["revoked_now"], true);
-    let second: Value = c.delete(app.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let second: Value = c
+        .delete(app.url(&format!("/api/v1/tokens/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(second["revoked_now"], false);
     assert_eq!(status(&app, "GET", "/api/v1/whoami", secret).await, StatusCode::UNAUTHORIZED);
 
@@ -204,7 +266,8 @@ async fn tokens_endpoints_match_the_console() {
     assert_eq!(foreign.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     assert!(foreign.headers().get("x-request-id").is_some());
     let huge = json!({"type": "api", "name": "x".repeat(100 * 1024)});
-    let res = c.post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&huge).send().await.unwrap();
+    let res =
+        c.post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&huge).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -220,14 +283,19 @@ async fn revoked_in_the_console_means_401_on_the_next_request_even_under_load() 
     let stop = Instant::now() + Duration::from_secs(3);
     let mut workers = Vec::new();
     for _ in 0..50 {
-        let (url, token, results, revoked_at) = (app.url("/api/v1/whoami"), token.clone(), results.clone(), revoked_at.clone());
+        let (url, token, results, revoked_at) =
+            (app.url("/api/v1/whoami"), token.clone(), results.clone(), revoked_at.clone());
         workers.push(tokio::spawn(async move {
             let c = client();
             while Instant::now() < stop {
                 let started = Instant::now();
                 let s = c.get(&url).bearer_auth(&token).send().await.unwrap().status();
                 results.lock().unwrap().push((started, s));
-                if revoked_at.lock().unwrap().is_some_and(|t| started > t + Duration::from_millis(300)) {
+                if revoked_at
+                    .lock()
+                    .unwrap()
+                    .is_some_and(|t| started > t + Duration::from_millis(300))
+                {
                     break;
                 }
             }
@@ -244,7 +312,10 @@ async fn revoked_in_the_console_means_401_on_the_next_request_even_under_load() 
     let results = results.lock().unwrap();
     let after: Vec<_> = results.iter().filter(|(t, _)| *t > done).collect();
     assert!(!after.is_empty(), "some requests must start after the revoke");
-    assert!(after.iter().all(|(_, s)| *s == StatusCode::UNAUTHORIZED), "a request after the revoke succeeded");
+    assert!(
+        after.iter().all(|(_, s)| *s == StatusCode::UNAUTHORIZED),
+        "a request after the revoke succeeded"
+    );
     assert!(results.iter().any(|(t, s)| *t < done && *s == StatusCode::OK));
 }
 
@@ -258,7 +329,11 @@ async fn creator_role_and_status_apply_at_once() {
     app.sql(&format!("UPDATE users SET role = 'member' WHERE id = {}", acme.admin_id)).await;
     assert_eq!(status(&app, "GET", "/api/v1/tokens", &token).await, StatusCode::FORBIDDEN);
     assert_eq!(status(&app, "GET", "/api/v1/whoami", &token).await, StatusCode::OK);
-    app.sql(&format!("UPDATE users SET role = 'admin', status = 'disabled' WHERE id = {}", acme.admin_id)).await;
+    app.sql(&format!(
+        "UPDATE users SET role = 'admin', status = 'disabled' WHERE id = {}",
+        acme.admin_id
+    ))
+    .await;
     assert_eq!(status(&app, "GET", "/api/v1/whoami", &token).await, StatusCode::UNAUTHORIZED);
     // The forwarder token acts as its own account, not as the disabled creator.
     assert_eq!(status(&app, "GET", "/api/v1/whoami", &fwd).await, StatusCode::OK);
@@ -267,7 +342,10 @@ async fn creator_role_and_status_apply_at_once() {
 
     app.sql("UPDATE users SET status = 'disabled' WHERE name = 'Forwarder: dc'").await;
     assert_eq!(status(&app, "POST", "/api/v1/files?name=x", &fwd).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.scalar("SELECT count(*) FROM tokens WHERE name = 'dc' AND revoked_at IS NULL").await, 1);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM tokens WHERE name = 'dc' AND revoked_at IS NULL").await,
+        1
+    );
     app.sql("UPDATE users SET status = 'active' WHERE name = 'Forwarder: dc'").await;
     assert_eq!(status(&app, "POST", "/api/v1/files?name=x", &fwd).await, StatusCode::CREATED);
 }
@@ -285,13 +363,26 @@ async fn bad_credentials_are_refused_without_a_database_query() {
     let basic = "Basic YWRtaW46cGFzc3dvcmQ=".to_string();
     let before = app.state.store.token_lookups();
     let c = client();
-    for header_value in [Some(format!("Bearer {changed}")), Some(format!("Bearer {wrong_prefix}")), Some(String::new()), Some(basic), Some(huge), None, Some("Bearer".into())] {
+    for header_value in [
+        Some(format!("Bearer {changed}")),
+        Some(format!("Bearer {wrong_prefix}")),
+        Some(String::new()),
+        Some(basic),
+        Some(huge),
+        None,
+        Some("Bearer".into()),
+    ] {
         let mut req = c.get(app.url("/api/v1/whoami"));
         if let Some(v) = &header_value {
             req = req.header(header::AUTHORIZATION, v);
         }
         let res = req.send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{:?}", header_value.map(|v| v.chars().take(30).collect::<String>()));
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "{:?}",
+            header_value.map(|v| v.chars().take(30).collect::<String>())
+        );
         assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Bearer"));
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"]["code"], "invalid_token");
@@ -305,7 +396,10 @@ async fn bad_credentials_are_refused_without_a_database_query() {
 
 /// A valid-looking API token that was never issued.
 fn app_secret_like(_: &str) -> String {
-    app::server::token_secret::TokenSecret::generate(app::model::TokenKind::Api).unwrap().expose().to_string()
+    app::server::token_secret::TokenSecret::generate(app::model::TokenKind::Api)
+        .unwrap()
+        .expose()
+        .to_string()
 }
 
 #[tokio::test]
@@ -313,7 +407,10 @@ async fn sessions_do_not_open_the_api_and_tokens_do_not_open_the_console() {
     let app = spawn_app().await;
     let acme = org(&app, "Acme").await;
     let (_, token) = generate(&app, &acme.admin, "api", "cli").await;
-    assert_eq!(acme.admin.get(app.url("/api/v1/whoami")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        acme.admin.get(app.url("/api/v1/whoami")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
     let res = client()
         .post(app.url("/rpc/list_tokens"))
         .bearer_auth(&token)
@@ -333,12 +430,17 @@ async fn organizations_cannot_reach_each_other() {
     let (acme_id, acme_token) = generate(&app, &acme.admin, "api", "acme-admin").await;
     let (_, globex_token) = generate(&app, &globex.admin, "api", "globex-admin").await;
     let (_, acme_fwd) = generate(&app, &acme.admin, "forwarder", "acme-fwd").await;
-    assert_eq!(status(&app, "POST", "/api/v1/files?name=secret.txt", &acme_fwd).await, StatusCode::CREATED);
+    assert_eq!(
+        status(&app, "POST", "/api/v1/files?name=secret.txt", &acme_fwd).await,
+        StatusCode::CREATED
+    );
 
-    let list: Value = call(&app, "GET", "/api/v1/tokens?status=all", &globex_token).await.json().await.unwrap();
+    let list: Value =
+        call(&app, "GET", "/api/v1/tokens?status=all", &globex_token).await.json().await.unwrap();
     assert_eq!(list["total"], 1);
     assert!(!list.to_string().contains("acme"));
-    let files: Value = call(&app, "GET", "/api/v1/files", &globex_token).await.json().await.unwrap();
+    let files: Value =
+        call(&app, "GET", "/api/v1/files", &globex_token).await.json().await.unwrap();
     assert_eq!(files["total"], 0);
     let foreign = call(&app, "DELETE", &format!("/api/v1/tokens/{acme_id}"), &globex_token).await;
     let unknown = call(&app, "DELETE", "/api/v1/tokens/987654", &globex_token).await;
@@ -348,7 +450,10 @@ async fn organizations_cannot_reach_each_other() {
     // The console's revoke answers a foreign id exactly like an unknown one, too.
     let foreign = app.rpc(&globex.admin, "revoke_token", json!({"id": acme_id})).await;
     let unknown = app.rpc(&globex.admin, "revoke_token", json!({"id": 987654})).await;
-    assert_eq!((foreign.status(), unknown.status()), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(
+        (foreign.status(), unknown.status()),
+        (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
+    );
     assert_eq!(foreign.text().await.unwrap(), unknown.text().await.unwrap());
 }
 
@@ -364,7 +469,10 @@ async fn last_used_is_written_once_for_a_burst_and_shown_in_the_listing() {
         let (c, url, token) = (c.clone(), app.url("/api/v1/whoami"), token.clone());
         tasks.push(tokio::spawn(async move {
             for _ in 0..100 {
-                assert_eq!(c.get(&url).bearer_auth(&token).send().await.unwrap().status(), StatusCode::OK);
+                assert_eq!(
+                    c.get(&url).bearer_auth(&token).send().await.unwrap().status(),
+                    StatusCode::OK
+                );
             }
         }));
     }
@@ -379,26 +487,58 @@ async fn last_used_is_written_once_for_a_burst_and_shown_in_the_listing() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(app.state.last_used.writes() - before, 1, "1,000 requests within a minute, one write");
-    let listed = app.rpc_ok(&acme.admin, "list_tokens", json!({"query": {"q": "burst", "kind": null, "status": "active", "page": 1}})).await;
+    assert_eq!(
+        app.state.last_used.writes() - before,
+        1,
+        "1,000 requests within a minute, one write"
+    );
+    let listed = app
+        .rpc_ok(
+            &acme.admin,
+            "list_tokens",
+            json!({"query": {"q": "burst", "kind": null, "status": "active", "page": 1}}),
+        )
+        .await;
     let row = &listed["rows"][0];
     assert_eq!(row["id"], id);
     assert!(row["last_used_at"].as_i64().is_some());
     assert_eq!(row["last_used_ip"], "127.0.0.1");
     // "Unused 90+ days" lists never-used tokens, not this one.
     let (_, _) = generate(&app, &acme.admin, "api", "idle").await;
-    let unused = app.rpc_ok(&acme.admin, "list_tokens", json!({"query": {"q": "", "kind": null, "status": "unused", "page": 1}})).await;
-    let names: Vec<_> = unused["rows"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
-    assert!(names.contains(&"idle".to_string()) && !names.contains(&"burst".to_string()), "{names:?}");
-    app.sql(&format!("UPDATE tokens SET last_used_at = last_used_at - 91 * 86400 WHERE id = {id}")).await;
-    let unused = app.rpc_ok(&acme.admin, "list_tokens", json!({"query": {"q": "burst", "kind": null, "status": "unused", "page": 1}})).await;
+    let unused = app
+        .rpc_ok(
+            &acme.admin,
+            "list_tokens",
+            json!({"query": {"q": "", "kind": null, "status": "unused", "page": 1}}),
+        )
+        .await;
+    let names: Vec<_> = unused["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        names.contains(&"idle".to_string()) && !names.contains(&"burst".to_string()),
+        "{names:?}"
+    );
+    app.sql(&format!("UPDATE tokens SET last_used_at = last_used_at - 91 * 86400 WHERE id = {id}"))
+        .await;
+    let unused = app
+        .rpc_ok(
+            &acme.admin,
+            "list_tokens",
+            json!({"query": {"q": "burst", "kind": null, "status": "unused", "page": 1}}),
+        )
+        .await;
     assert_eq!(unused["total"], 1);
 }
 
 #[tokio::test]
 async fn openapi_describes_the_endpoints() {
     let app = spawn_app().await;
-    let doc: Value = client().get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value =
+        client().get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in ["/api/v1/whoami", "/api/v1/files", "/api/v1/tokens", "/api/v1/tokens/{id}"] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
@@ -433,13 +573,33 @@ async fn logs_never_contain_secrets_passwords_or_session_ids() {
     status(&app, "GET", "/api/v1/whoami", &token).await;
     app.login(&client(), "admin@acme.test", "a wrong password here").await;
     let res = app.login(&client(), "member@acme.test", PASSWORD).await;
-    let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().split('=').nth(1).unwrap().to_string();
+    let cookie = res.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .to_string();
     // Initial passwords (added, reset, expired) and a refused weak password.
-    let added = app.rpc_ok(&acme.admin, "add_user", json!({"name": "Logan", "email": "logan@acme.test", "role": "member"})).await;
+    let added = app
+        .rpc_ok(
+            &acme.admin,
+            "add_user",
+            json!({"name": "Logan", "email": "logan@acme.test", "role": "member"}),
+        )
+        .await;
     let initial = added["initial_password"].as_str().unwrap().to_string();
     let logan = client();
     app.login(&logan, "logan@acme.test", &initial).await;
-    app.rpc(&logan, "change_password", json!({"current": initial, "new": "password1234", "confirm": "password1234"})).await;
+    app.rpc(
+        &logan,
+        "change_password",
+        json!({"current": initial, "new": "password1234", "confirm": "password1234"}),
+    )
+    .await;
     let reset = app.rpc_ok(&acme.admin, "reset_password", json!({"id": added["user"]["id"]})).await;
     let reset_to = reset["initial_password"].as_str().unwrap().to_string();
     app.sql("UPDATE users SET password_set_at = 0 WHERE email = 'logan@acme.test'").await;
@@ -447,15 +607,36 @@ async fn logs_never_contain_secrets_passwords_or_session_ids() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let logs = captured_logs();
-    assert!(logs.contains("token generated") && logs.contains("API authentication failed"), "log capture is not working");
-    assert!(logs.contains("revoked token") && logs.contains(&format!("token_id=Some({id})")), "revoked use is audited with its id");
+    assert!(
+        logs.contains("token generated") && logs.contains("API authentication failed"),
+        "log capture is not working"
+    );
+    assert!(
+        logs.contains("revoked token") && logs.contains(&format!("token_id=Some({id})")),
+        "revoked use is audited with its id"
+    );
     let secret_shape = regex_lite::Regex::new(r"tw[af]_[0-9A-Za-z]{38}").unwrap();
     assert!(secret_shape.find(&logs).is_none(), "a token secret reached the log");
-    assert!(logs.contains("password reset") && logs.contains("expired initial password"), "log capture is not working");
-    for needle in [&token, &fwd, &api_secret, &typo, &cookie, &PASSWORD.to_string(), &"a wrong password here".to_string(), &initial, &reset_to, &"password1234".to_string()] {
+    assert!(
+        logs.contains("password reset") && logs.contains("expired initial password"),
+        "log capture is not working"
+    );
+    for needle in [
+        &token,
+        &fwd,
+        &api_secret,
+        &typo,
+        &cookie,
+        &PASSWORD.to_string(),
+        &"a wrong password here".to_string(),
+        &initial,
+        &reset_to,
+        &"password1234".to_string(),
+    ] {
         if let Some(at) = logs.find(needle.as_str()) {
             let line_start = logs[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
-            let line: String = logs[line_start..].lines().next().unwrap_or_default().chars().take(300).collect();
+            let line: String =
+                logs[line_start..].lines().next().unwrap_or_default().chars().take(300).collect();
             panic!("a secret reached the log: {}", line.replace(needle.as_str(), "[SECRET]"));
         }
     }
@@ -465,7 +646,12 @@ async fn logs_never_contain_secrets_passwords_or_session_ids() {
 
 /// A raw HTTP/1.1 upload, for what an HTTP client library will not do: hold the body back,
 /// stop in the middle of it, or send it in chunks without a length. `headers` end in CRLF.
-async fn raw_upload(app: &TestApp, token: &str, name: &str, headers: &str) -> tokio::net::TcpStream {
+async fn raw_upload(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    headers: &str,
+) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
     let addr = app.base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -486,7 +672,10 @@ fn chunk(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The first response on `stream`: status, head and body. None if none came within `within`.
-async fn response(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<(u16, String, String)> {
+async fn response(
+    stream: &mut tokio::net::TcpStream,
+    within: Duration,
+) -> Option<(u16, String, String)> {
     use tokio::io::AsyncReadExt;
     let read = async {
         let mut received = Vec::new();
@@ -496,10 +685,15 @@ async fn response(stream: &mut tokio::net::TcpStream, within: Duration) -> Optio
                 let head = String::from_utf8_lossy(&received[..end]).to_string();
                 let length: usize = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
                     .unwrap_or(0);
                 if received.len() >= end + 4 + length {
-                    let body = String::from_utf8_lossy(&received[end + 4..end + 4 + length]).to_string();
+                    let body =
+                        String::from_utf8_lossy(&received[end + 4..end + 4 + length]).to_string();
                     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
                     return Some((status, head, body));
                 }
@@ -572,8 +766,10 @@ async fn a_forbidden_upload_is_refused_before_its_body_is_read() {
 
     // A client that asks before sending: the server never asks for the body (no
     // "100 Continue", which it sends when a handler first reads the body).
-    let mut asking = raw_upload(&app, &token, "big.bin", &format!("{twenty_mib}Expect: 100-continue\r\n")).await;
-    let (status, head, body) = response(&mut asking, Duration::from_secs(5)).await.expect("an answer without the body");
+    let mut asking =
+        raw_upload(&app, &token, "big.bin", &format!("{twenty_mib}Expect: 100-continue\r\n")).await;
+    let (status, head, body) =
+        response(&mut asking, Duration::from_secs(5)).await.expect("an answer without the body");
     assert_eq!(status, 403, "{head}");
     assert!(body.contains("insufficient_scope"), "{body}");
 
@@ -581,13 +777,22 @@ async fn a_forbidden_upload_is_refused_before_its_body_is_read() {
     // comes anyway, so the server did not wait for (or read) the rest.
     let mut pushing = raw_upload(&app, &token, "big.bin", twenty_mib).await;
     send(&mut pushing, &vec![0u8; 64 * 1024]).await;
-    let (status, _, _) = response(&mut pushing, Duration::from_secs(5)).await.expect("an answer before the body ends");
+    let (status, _, _) = response(&mut pushing, Duration::from_secs(5))
+        .await
+        .expect("an answer before the body ends");
     assert_eq!(status, 403);
 
     // Nor is anything checked after reading: a bad name is refused just as early.
     app.sql(&format!("UPDATE users SET role = 'admin' WHERE id = {}", acme.admin_id)).await;
-    let mut nameless = raw_upload(&app, &token, "%E2%80%AEfdp.exe", &format!("{twenty_mib}Expect: 100-continue\r\n")).await;
-    let (status, head, _) = response(&mut nameless, Duration::from_secs(5)).await.expect("an answer without the body");
+    let mut nameless = raw_upload(
+        &app,
+        &token,
+        "%E2%80%AEfdp.exe",
+        &format!("{twenty_mib}Expect: 100-continue\r\n"),
+    )
+    .await;
+    let (status, head, _) =
+        response(&mut nameless, Duration::from_secs(5)).await.expect("an answer without the body");
     assert_eq!(status, 400, "{head}");
     assert_eq!(app.scalar("SELECT count(*) FROM files").await, 0);
     assert!(leftovers(&app).is_empty(), "{:?}", leftovers(&app));
@@ -643,7 +848,10 @@ async fn each_organization_has_a_storage_quota() {
     // Exactly up to the quota is fine, and the same bytes count each time they are recorded.
     assert_eq!(upload(&app, &acme_fwd, "d.bin", &[1u8; 40]).await.status(), StatusCode::CREATED);
     assert_eq!(upload(&app, &acme_fwd, "e.bin", &[]).await.status(), StatusCode::CREATED);
-    assert_eq!(upload(&app, &acme_fwd, "a-again.bin", &[1u8; 60]).await.status(), StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(
+        upload(&app, &acme_fwd, "a-again.bin", &[1u8; 60]).await.status(),
+        StatusCode::INSUFFICIENT_STORAGE
+    );
     // Another organization has its own quota.
     assert_eq!(upload(&app, &globex_fwd, "g.bin", &[1u8; 100]).await.status(), StatusCode::CREATED);
     assert_eq!(app.scalar("SELECT count(*) FROM files").await, 4);
@@ -683,7 +891,8 @@ async fn failed_uploads_leave_no_partial_file_behind() {
     for (name, byte) in [("one.bin", 1u8), ("two.bin", 2), ("three.bin", 3)] {
         assert_eq!(upload(&app, &fwd, name, &[byte; 1000]).await.status(), StatusCode::CREATED);
     }
-    let mut overtaken = raw_upload(&app, &fwd, "overtaken.bin", "Transfer-Encoding: chunked\r\n").await;
+    let mut overtaken =
+        raw_upload(&app, &fwd, "overtaken.bin", "Transfer-Encoding: chunked\r\n").await;
     send(&mut overtaken, &chunk(&[4u8; 500])).await;
     receiving(&app).await;
     assert_eq!(upload(&app, &fwd, "four.bin", &[5u8; 1000]).await.status(), StatusCode::CREATED);
@@ -741,30 +950,60 @@ async fn names_that_can_disguise_themselves_are_refused() {
     let acme = org(&app, "Acme").await;
     let (_, admin) = generate(&app, &acme.admin, "api", "admin").await;
     let refused = [
-        "invoice\u{202e}fdp.exe",   // right-to-left override: shows as "invoiceexe.pdf"
-        "a\u{202a}b", "a\u{202b}b", "a\u{202c}b", "a\u{202d}b",
-        "a\u{2066}b", "a\u{2067}b", "a\u{2068}b", "a\u{2069}b",
-        "a\u{200e}b", "a\u{200f}b", "a\u{61c}b",
-        "pay\u{200b}roll.csv",       // zero-width space
-        "a\u{feff}b", "a\u{ad}b", "a\u{2060}b",
-        "report\u{e0041}.pdf",       // invisible tag character
-        "line\nbreak", "tab\tbed", "nul\u{0}", "a\u{85}b", "a\u{2028}b",
-        " ", "\u{3000}",
+        "invoice\u{202e}fdp.exe", // right-to-left override: shows as "invoiceexe.pdf"
+        "a\u{202a}b",
+        "a\u{202b}b",
+        "a\u{202c}b",
+        "a\u{202d}b",
+        "a\u{2066}b",
+        "a\u{2067}b",
+        "a\u{2068}b",
+        "a\u{2069}b",
+        "a\u{200e}b",
+        "a\u{200f}b",
+        "a\u{61c}b",
+        "pay\u{200b}roll.csv", // zero-width space
+        "a\u{feff}b",
+        "a\u{ad}b",
+        "a\u{2060}b",
+        "report\u{e0041}.pdf", // invisible tag character
+        "line\nbreak",
+        "tab\tbed",
+        "nul\u{0}",
+        "a\u{85}b",
+        "a\u{2028}b",
+        " ",
+        "\u{3000}",
     ];
     for name in refused {
         let res = upload(&app, &admin, name, b"x").await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{name:?}");
-        let token = client().post(app.url("/api/v1/tokens")).bearer_auth(&admin).json(&json!({"type": "api", "name": name})).send().await.unwrap();
+        let token = client()
+            .post(app.url("/api/v1/tokens"))
+            .bearer_auth(&admin)
+            .json(&json!({"type": "api", "name": name}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(token.status(), StatusCode::BAD_REQUEST, "token named {name:?}");
         // The console applies the same rule.
-        let console = app.rpc(&acme.admin, "generate_token", json!({"kind": "api", "name": name})).await;
-        assert_eq!(console.status(), StatusCode::BAD_REQUEST, "token named {name:?} in the console");
+        let console =
+            app.rpc(&acme.admin, "generate_token", json!({"kind": "api", "name": name})).await;
+        assert_eq!(
+            console.status(),
+            StatusCode::BAD_REQUEST,
+            "token named {name:?} in the console"
+        );
     }
-    assert_eq!(upload(&app, &admin, &"n".repeat(256), b"x").await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        upload(&app, &admin, &"n".repeat(256), b"x").await.status(),
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(app.scalar("SELECT count(*) FROM files").await, 0);
     assert_eq!(app.scalar("SELECT count(*) FROM tokens").await, 1, "only the token named admin");
 
-    for name in ["résumé 2024.pdf", "日本語.txt", "עברית.txt", "emoji 📄.pdf", &"n".repeat(255)] {
+    for name in ["résumé 2024.pdf", "日本語.txt", "עברית.txt", "emoji 📄.pdf", &"n".repeat(255)]
+    {
         let res = upload(&app, &admin, name, b"x").await;
         assert_eq!(res.status(), StatusCode::CREATED, "{name:?}");
     }
@@ -779,12 +1018,19 @@ async fn a_file_at_the_upload_limit_is_stored_whole() {
     let app = spawn_app().await;
     let acme = org(&app, "Acme").await;
     let (_, fwd) = generate(&app, &acme.admin, "forwarder", "fwd").await;
-    let contents: Vec<u8> = (0..1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let contents: Vec<u8> =
+        (0..1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     let res = upload(&app, &fwd, "full.bin", &contents).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let file: Value = res.json().await.unwrap();
     let sha = sha256_hex(&contents);
-    assert_eq!((file["size"].as_u64(), file["sha256"].as_str()), (Some(contents.len() as u64), Some(sha.as_str())));
+    assert_eq!(
+        (file["size"].as_u64(), file["sha256"].as_str()),
+        (Some(contents.len() as u64), Some(sha.as_str()))
+    );
     assert_eq!(std::fs::read(blob_path(&app, &sha)).unwrap(), contents);
-    assert_eq!(upload(&app, &fwd, "over.bin", &[contents.as_slice(), b"!"].concat()).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        upload(&app, &fwd, "over.bin", &[contents.as_slice(), b"!"].concat()).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 }

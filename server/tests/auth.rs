@@ -93,11 +93,17 @@ async fn create_admin_command_creates_a_working_admin() {
     let c = client();
     assert_eq!(app.login(&c, "bill@initech.test", PASSWORD).await.status(), StatusCode::OK);
     let me = app.rpc_ok(&c, "current_user", json!({})).await;
-    assert_eq!((me["organization_name"].as_str(), me["role"].as_str()), (Some("Initech"), Some("admin")));
+    assert_eq!(
+        (me["organization_name"].as_str(), me["role"].as_str()),
+        (Some("Initech"), Some("admin"))
+    );
     // Too short a password is refused with a non-zero exit and nothing is created.
     let out = run("short", "other@initech.test").await;
     assert!(!out.status.success());
-    assert_eq!(app.scalar("SELECT count(*) FROM users WHERE email = 'other@initech.test'").await, 0);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM users WHERE email = 'other@initech.test'").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -141,7 +147,10 @@ async fn sign_in_is_throttled_per_client_address() {
         let res = app.login(&client(), &format!("guess{i}@acme.test"), "guess guess guess").await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(app.login(&client(), "ada@acme.test", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.login(&client(), "ada@acme.test", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[tokio::test]
@@ -158,13 +167,23 @@ async fn session_cookie_has_the_safe_flags() {
     let value = cookie.split(';').next().unwrap().split('=').nth(1).unwrap();
     assert_eq!(value.len(), 32, "128-bit id, hex-encoded");
     // The database holds only a hash of it.
-    assert_eq!(app.scalar(&format!("SELECT count(*) FROM sessions WHERE hex(id_hash) LIKE '%{}%'", value.to_uppercase())).await, 0);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT count(*) FROM sessions WHERE hex(id_hash) LIKE '%{}%'",
+            value.to_uppercase()
+        ))
+        .await,
+        0
+    );
 
     let https = spawn_app_with(|a| a.secure_cookies = true).await;
     https.add_user("Acme", "ada@acme.test", Role::Admin).await;
     let res = https.login(&client(), "ada@acme.test", PASSWORD).await;
     let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap();
-    assert!(cookie.starts_with("__Host-tokenwell_session=") && cookie.contains("; Secure"), "{cookie}");
+    assert!(
+        cookie.starts_with("__Host-tokenwell_session=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
 }
 
 #[tokio::test]
@@ -215,7 +234,9 @@ async fn every_server_function_but_sign_in_and_setup_needs_a_session() {
         assert!(paths.contains(&path), "{path} should be registered");
     }
     for path in paths.iter().filter(|p| !PUBLIC_ENDPOINTS.contains(p)) {
-        for (content_type, body) in [("application/json", "{}"), ("application/x-www-form-urlencoded", "")] {
+        for (content_type, body) in
+            [("application/json", "{}"), ("application/x-www-form-urlencoded", "")]
+        {
             let res = client()
                 .post(app.url(path))
                 .header(header::CONTENT_TYPE, content_type)
@@ -253,7 +274,11 @@ async fn cross_site_posts_are_refused() {
     let app = spawn_app().await;
     app.add_user("Acme", "ada@acme.test", Role::Admin).await;
     let c = app.signed_in("ada@acme.test").await;
-    for (name, value) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site"), ("sec-fetch-site", "same-site")] {
+    for (name, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
         let res = c
             .post(app.url("/rpc/generate_token"))
             .header(name, value)
@@ -290,11 +315,21 @@ async fn role_and_status_are_read_on_every_request() {
     let app = spawn_app().await;
     let ada = app.add_user("Acme", "ada@acme.test", Role::Admin).await;
     let c = app.signed_in("ada@acme.test").await;
-    assert_eq!(app.rpc(&c, "list_users", json!({"q": "", "page": 1})).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.rpc(&c, "list_users", json!({"q": "", "page": 1})).await.status(),
+        StatusCode::OK
+    );
     app.sql(&format!("UPDATE users SET role = 'member' WHERE id = {ada}")).await;
-    assert_eq!(app.rpc(&c, "list_users", json!({"q": "", "page": 1})).await.status(), StatusCode::FORBIDDEN);
-    app.sql(&format!("UPDATE users SET role = 'admin', status = 'disabled' WHERE id = {ada}")).await;
-    assert_eq!(app.rpc(&c, "list_users", json!({"q": "", "page": 1})).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.rpc(&c, "list_users", json!({"q": "", "page": 1})).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    app.sql(&format!("UPDATE users SET role = 'admin', status = 'disabled' WHERE id = {ada}"))
+        .await;
+    assert_eq!(
+        app.rpc(&c, "list_users", json!({"q": "", "page": 1})).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -336,7 +371,10 @@ async fn pages_carry_security_headers_and_health_checks_answer() {
     // Every inline script carries the nonce.
     for script in html.split("<script").skip(1) {
         let tag = script.split('>').next().unwrap();
-        assert!(tag.contains("src=") || tag.contains(&format!("nonce=\"{nonce}\"")), "script without nonce: {tag}");
+        assert!(
+            tag.contains("src=") || tag.contains(&format!("nonce=\"{nonce}\"")),
+            "script without nonce: {tag}"
+        );
     }
     // A signed-out visit to Settings goes to the sign-in page.
     let res = client().get(app.url("/settings")).send().await.unwrap();

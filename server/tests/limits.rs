@@ -26,9 +26,14 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
     let mut buf = [0u8; 4096];
     loop {
         match tokio::time::timeout(limit, stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&answer).into_owned(), Instant::now()),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (String::from_utf8_lossy(&answer).into_owned(), Instant::now())
+            }
             Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
-            Err(_) => panic!("the server kept the connection open; so far it sent {:?}", String::from_utf8_lossy(&answer)),
+            Err(_) => panic!(
+                "the server kept the connection open; so far it sent {:?}",
+                String::from_utf8_lossy(&answer)
+            ),
         }
     }
 }
@@ -36,7 +41,11 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
 #[tokio::test]
 async fn a_client_that_sends_its_headers_slowly_is_disconnected() {
     let app = spawn_app_with(|args| args.header_timeout_secs = 1).await;
-    for partial in ["GET /heal", "GET /healthz HTTP/1.1\r\nHost: x\r\n", "POST /api/v1/files HTTP/1.1\r\nAuthorization: Bear"] {
+    for partial in [
+        "GET /heal",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n",
+        "POST /api/v1/files HTTP/1.1\r\nAuthorization: Bear",
+    ] {
         let mut stream = connect(&app).await;
         let started = Instant::now();
         stream.write_all(partial.as_bytes()).await.unwrap();
@@ -52,12 +61,18 @@ async fn a_client_that_sends_its_headers_slowly_is_disconnected() {
         let _ = tokio::time::timeout(Duration::from_millis(700), trickle).await;
         let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
         let after = closed - started;
-        assert!(after >= Duration::from_millis(900) && after < Duration::from_secs(4), "{partial:?}: closed after {after:?}");
+        assert!(
+            after >= Duration::from_millis(900) && after < Duration::from_secs(4),
+            "{partial:?}: closed after {after:?}"
+        );
         assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{partial:?}: {answer:?}");
     }
     // Headers sent in time are answered as usual.
     let mut stream = connect(&app).await;
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
 }
@@ -76,7 +91,10 @@ async fn start_sign_in(app: &TestApp, length: usize) -> TcpStream {
 /// The 408 with the usual JSON error, then the connection closed.
 fn assert_timed_out(answer: &str, what: &str) {
     assert!(answer.starts_with("HTTP/1.1 408"), "{what}: {answer:?}");
-    assert!(answer.contains("content-type: application/json") && answer.ends_with("\"TimedOut\""), "{what}: {answer:?}");
+    assert!(
+        answer.contains("content-type: application/json") && answer.ends_with("\"TimedOut\""),
+        "{what}: {answer:?}"
+    );
 }
 
 #[tokio::test]
@@ -108,9 +126,10 @@ async fn a_console_request_whose_body_stalls_or_trickles_gets_408() {
         let _ = reader.read_to_end(&mut answer).await;
         (String::from_utf8_lossy(&answer).into_owned(), Instant::now())
     };
-    let ((answer, closed), ()) = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(read, trickle) })
-        .await
-        .expect("the trickling request was never cut off");
+    let ((answer, closed), ()) =
+        tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(read, trickle) })
+            .await
+            .expect("the trickling request was never cut off");
     assert!(closed - started < Duration::from_secs(4), "trickled: {:?}", closed - started);
     assert_timed_out(&answer, "trickled");
 
@@ -124,7 +143,8 @@ async fn an_api_upload_whose_body_stalls_is_cut_off() {
     let app = spawn_app_with(|args| args.request_timeout_secs = 1).await;
     app.add_user("Acme", "ada@acme.test", Role::Admin).await;
     let admin = app.signed_in("ada@acme.test").await;
-    let generated = app.rpc_ok(&admin, "generate_token", json!({"kind": "forwarder", "name": "slow"})).await;
+    let generated =
+        app.rpc_ok(&admin, "generate_token", json!({"kind": "forwarder", "name": "slow"})).await;
     let secret = generated["secret"].as_str().unwrap();
     let mut stream = connect(&app).await;
     let head = format!(
@@ -166,7 +186,8 @@ async fn the_console_answers_503_beyond_its_concurrency_limit_and_the_api_is_not
     let app = spawn_app_with(|args| args.console_concurrency = 2).await;
     app.add_user("Acme", "ada@acme.test", Role::Admin).await;
     let admin = app.signed_in("ada@acme.test").await;
-    let generated = app.rpc_ok(&admin, "generate_token", json!({"kind": "api", "name": "busy"})).await;
+    let generated =
+        app.rpc_ok(&admin, "generate_token", json!({"kind": "api", "name": "busy"})).await;
     let secret = generated["secret"].as_str().unwrap().to_string();
 
     // Two sign-ins being handled, each waiting to write its session, hold both places.
@@ -175,7 +196,13 @@ async fn the_console_answers_503_beyond_its_concurrency_limit_and_the_api_is_not
         .map(|_| {
             let url = app.url("/rpc/login");
             tokio::spawn(async move {
-                client().post(url).form(&[("email", "ada@acme.test"), ("password", PASSWORD)]).send().await.unwrap().status()
+                client()
+                    .post(url)
+                    .form(&[("email", "ada@acme.test"), ("password", PASSWORD)])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
             })
         })
         .collect();
@@ -198,7 +225,11 @@ async fn the_console_answers_503_beyond_its_concurrency_limit_and_the_api_is_not
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "server functions are the console too");
+    assert_eq!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "server functions are the console too"
+    );
 
     // The token API and the health checks do not queue behind the console.
     let res = client().get(app.url("/api/v1/whoami")).bearer_auth(&secret).send().await.unwrap();

@@ -54,7 +54,11 @@ const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         path: "/rpc/generate_token",
         encoding: Encoding::Json,
-        wrong_fields: &[r#"{"kind":"root","name":"x"}"#, r#"{"kind":"api","name":7}"#, r#"{"kind":"api"}"#],
+        wrong_fields: &[
+            r#"{"kind":"root","name":"x"}"#,
+            r#"{"kind":"api","name":7}"#,
+            r#"{"kind":"api"}"#,
+        ],
     },
     Endpoint {
         path: "/rpc/revoke_token",
@@ -114,7 +118,10 @@ impl Endpoint {
             // Content types no server function reads, even around a body that would decode.
             (Some("text/plain"), b"{}".to_vec()),
             (Some("application/xml"), b"<login/>".to_vec()),
-            (Some("multipart/form-data; boundary=x"), b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--\r\n".to_vec()),
+            (
+                Some("multipart/form-data; boundary=x"),
+                b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--\r\n".to_vec(),
+            ),
             (Some("application/json-patch+json"), b"[]".to_vec()),
             (None, b"email=a&password=b".to_vec()),
         ];
@@ -122,7 +129,17 @@ impl Endpoint {
         match self.encoding {
             Encoding::Json => {
                 let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
-                for body in ["", "{", r#"{"id":"#, "not json", "null", "[]", "7", "email=a&password=b", &deep] {
+                for body in [
+                    "",
+                    "{",
+                    r#"{"id":"#,
+                    "not json",
+                    "null",
+                    "[]",
+                    "7",
+                    "email=a&password=b",
+                    &deep,
+                ] {
                     cases.push((own, body.as_bytes().to_vec()));
                 }
                 cases.push((Some("application/x-www-form-urlencoded"), b"{\"x\":1}".to_vec()));
@@ -130,7 +147,10 @@ impl Endpoint {
             Encoding::Form if !self.wrong_fields.is_empty() => {
                 // JSON where a form is expected: no field of the form is there.
                 cases.push((own, br#"{"email":"ada@acme.test","password":"x"}"#.to_vec()));
-                cases.push((Some("application/json"), br#"{"email":"ada@acme.test","password":"x"}"#.to_vec()));
+                cases.push((
+                    Some("application/json"),
+                    br#"{"email":"ada@acme.test","password":"x"}"#.to_vec(),
+                ));
                 cases.push((own, b"".to_vec()));
             }
             Encoding::Form => {}
@@ -150,7 +170,10 @@ fn the_list_is_every_registered_endpoint() {
         .collect();
     let listed: BTreeSet<(String, String)> =
         ENDPOINTS.iter().map(|e| (e.path.to_string(), "POST".to_string())).collect();
-    assert_eq!(registered, listed, "add each new server function to ENDPOINTS with its malformed inputs");
+    assert_eq!(
+        registered, listed,
+        "add each new server function to ENDPOINTS with its malformed inputs"
+    );
 }
 
 /// The session cookie of a fresh sign-in as `email`.
@@ -163,9 +186,11 @@ async fn session_cookie(app: &TestApp, email: &str) -> String {
 /// Checks that `res` is the opaque JSON error `expected` and nothing else.
 async fn assert_opaque(res: reqwest::Response, expected: &[AppError], what: &str) {
     let status = res.status();
-    let content_type = res.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string());
+    let content_type =
+        res.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string());
     let text = res.text().await.unwrap();
-    let error: AppError = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {status} {text:?}: {e}"));
+    let error: AppError =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {status} {text:?}: {e}"));
     assert!(expected.contains(&error), "{what}: {status} {error:?}");
     assert_eq!(status.as_u16(), error.status(), "{what}: {text}");
     assert_eq!(content_type.as_deref(), Some("application/json"), "{what}");
@@ -173,7 +198,13 @@ async fn assert_opaque(res: reqwest::Response, expected: &[AppError], what: &str
 
 /// Posts `body` in chunked encoding (no `Content-Length`) on a fresh connection, as a
 /// client streaming its upload would; returns the status code and the body of the answer.
-async fn post_chunked(app: &TestApp, path: &str, content_type: &str, cookie: Option<&str>, body: &[u8]) -> (u16, String) {
+async fn post_chunked(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    cookie: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
     let host = app.base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
     let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
@@ -195,7 +226,10 @@ async fn post_chunked(app: &TestApp, path: &str, content_type: &str, cookie: Opt
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer).await;
     let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{path}: no answer: {answer:?}"));
+    let status = answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{path}: no answer: {answer:?}"));
     (status, answer)
 }
 
@@ -211,15 +245,23 @@ async fn oversized_bodies_get_413_on_every_endpoint() {
             Encoding::Json => format!(r#"{{"name":"{}"}}"#, "a".repeat(100 * 1024)),
         };
         for session in [Some(cookie.as_str()), None] {
-            let what = format!("{} {}", endpoint.path, if session.is_some() { "signed in" } else { "signed out" });
-            let mut req = raw.post(app.url(endpoint.path)).header(header::CONTENT_TYPE, endpoint.content_type());
+            let what = format!(
+                "{} {}",
+                endpoint.path,
+                if session.is_some() { "signed in" } else { "signed out" }
+            );
+            let mut req = raw
+                .post(app.url(endpoint.path))
+                .header(header::CONTENT_TYPE, endpoint.content_type());
             if let Some(cookie) = session {
                 req = req.header(header::COOKIE, cookie);
             }
             let res = req.body(big.clone()).send().await.unwrap();
             assert_opaque(res, &[AppError::TooLarge], &what).await;
 
-            let (status, answer) = post_chunked(&app, endpoint.path, endpoint.content_type(), session, big.as_bytes()).await;
+            let (status, answer) =
+                post_chunked(&app, endpoint.path, endpoint.content_type(), session, big.as_bytes())
+                    .await;
             assert_eq!(status, 413, "{what}, chunked: {answer}");
             assert!(answer.contains("\"TooLarge\""), "{what}, chunked: {answer}");
         }

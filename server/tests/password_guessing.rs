@@ -39,7 +39,10 @@ async fn sixty_concurrent_guesses_reach_the_password_check_at_most_five_times() 
         async move {
             client()
                 .post(app_url)
-                .form(&[("email", "ada@acme.test"), ("password", &format!("guess number {i:02} x"))])
+                .form(&[
+                    ("email", "ada@acme.test"),
+                    ("password", &format!("guess number {i:02} x")),
+                ])
                 .send()
                 .await
                 .unwrap()
@@ -54,7 +57,10 @@ async fn sixty_concurrent_guesses_reach_the_password_check_at_most_five_times() 
         match status {
             StatusCode::UNAUTHORIZED => {}
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                assert!(res.headers().contains_key(header::RETRY_AFTER), "{status} without Retry-After");
+                assert!(
+                    res.headers().contains_key(header::RETRY_AFTER),
+                    "{status} without Retry-After"
+                );
                 refused += 1;
             }
             other => panic!("unexpected answer {other}"),
@@ -89,7 +95,10 @@ async fn failures_from_one_address_do_not_keep_the_owner_out_from_another() {
     assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5]);
     assert_eq!(&statuses[5..], &[StatusCode::TOO_MANY_REQUESTS; 3]);
     // The attacker's address stays blocked for this account, even with the right password…
-    assert_eq!(app.login(&attacker, "ada@acme.test", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.login(&attacker, "ada@acme.test", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
     // …but the owner, elsewhere, signs in.
     let owner = client_from("127.0.0.3");
     assert_eq!(app.login(&owner, "ada@acme.test", PASSWORD).await.status(), StatusCode::OK);
@@ -101,7 +110,10 @@ async fn guesses_from_many_addresses_are_spaced_out_while_the_owner_walks_in() {
     let app = spawn_app().await;
     app.add_user("Acme", "ada@acme.test", Role::Admin).await;
     // Ada has signed in from her usual address before.
-    assert_eq!(app.login(&client_from("127.0.0.4"), "ada@acme.test", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login(&client_from("127.0.0.4"), "ada@acme.test", PASSWORD).await.status(),
+        StatusCode::OK
+    );
     // Twenty guesses from four other addresses, all at once.
     let guesses = (0..20).map(|i| {
         let url = app.url("/rpc/login");
@@ -119,13 +131,17 @@ async fn guesses_from_many_addresses_are_spaced_out_while_the_owner_walks_in() {
     let attack = tokio::spawn(futures_join_all(guesses));
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     // While the guesses queue up, Ada signs in from her usual address without waiting in line…
-    assert_eq!(app.login(&client_from("127.0.0.4"), "ada@acme.test", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login(&client_from("127.0.0.4"), "ada@acme.test", PASSWORD).await.status(),
+        StatusCode::OK
+    );
     assert!(!attack.is_finished(), "the guesses should still be waiting for their turns");
     let answers = attack.await.unwrap();
     // …while the guesses reached the password check one turn at a time, and those whose turn
     // was too far away were refused outright.
     let checked = answers.iter().filter(|(s, _)| *s == StatusCode::UNAUTHORIZED).count();
-    let refused = answers.iter().filter(|(s, retry)| *s == StatusCode::TOO_MANY_REQUESTS && *retry).count();
+    let refused =
+        answers.iter().filter(|(s, retry)| *s == StatusCode::TOO_MANY_REQUESTS && *retry).count();
     assert_eq!(checked + refused, 20, "{answers:?}");
     assert!((5..=12).contains(&checked), "{checked} guesses were checked: {answers:?}");
 }
@@ -187,13 +203,22 @@ async fn guessable_passwords_are_refused_at_setup_first_change_and_account() {
     assert_eq!((status, error["field"].as_str()), (StatusCode::BAD_REQUEST, Some("new")));
 
     // A user she adds must replace the initial password with a strong one.
-    let new: Value = app.rpc_ok(&ada, "add_user", json!({"name": "Max", "email": "max@acme.test", "role": "member"})).await;
+    let new: Value = app
+        .rpc_ok(
+            &ada,
+            "add_user",
+            json!({"name": "Max", "email": "max@acme.test", "role": "member"}),
+        )
+        .await;
     let initial = new["initial_password"].as_str().unwrap().to_string();
     let max = client();
     assert_eq!(app.login(&max, "max@acme.test", &initial).await.status(), StatusCode::OK);
     let (status, error) = field_error(change(&max, &initial, "maxmaxmaxmax").await).await;
     assert_eq!((status, error["field"].as_str()), (StatusCode::BAD_REQUEST, Some("new")));
-    assert_eq!(change(&max, &initial, "plinth marmot sixty quarrel").await.status(), StatusCode::OK);
+    assert_eq!(
+        change(&max, &initial, "plinth marmot sixty quarrel").await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -201,13 +226,23 @@ async fn an_expired_initial_password_is_refused_until_an_admin_resets_it() {
     let app = spawn_app().await;
     app.add_user("Acme", "ada@acme.test", Role::Admin).await;
     let ada = app.signed_in("ada@acme.test").await;
-    let new: Value = app.rpc_ok(&ada, "add_user", json!({"name": "Max", "email": "max@acme.test", "role": "member"})).await;
+    let new: Value = app
+        .rpc_ok(
+            &ada,
+            "add_user",
+            json!({"name": "Max", "email": "max@acme.test", "role": "member"}),
+        )
+        .await;
     let initial = new["initial_password"].as_str().unwrap().to_string();
     let id = new["user"]["id"].as_i64().unwrap();
     let early = client();
     assert_eq!(app.login(&early, "max@acme.test", &initial).await.status(), StatusCode::OK);
     // 72 hours and a minute later.
-    app.sql(&format!("UPDATE users SET password_set_at = password_set_at - {} WHERE id = {id}", 72 * 3600 + 60)).await;
+    app.sql(&format!(
+        "UPDATE users SET password_set_at = password_set_at - {} WHERE id = {id}",
+        72 * 3600 + 60
+    ))
+    .await;
     let res = app.login(&client(), "max@acme.test", &initial).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.headers().get(header::SET_COOKIE).is_none());
@@ -226,11 +261,23 @@ async fn an_expired_initial_password_is_refused_until_an_admin_resets_it() {
     assert_eq!(app.rpc_ok(&max, "current_user", json!({})).await["must_change_password"], true);
     // Nobody resets their own password this way, nor a service account's, nor another
     // organization's user's.
-    let own = app.rpc(&ada, "reset_password", json!({"id": app.scalar("SELECT id FROM users WHERE email = 'ada@acme.test'").await})).await;
+    let own = app
+        .rpc(
+            &ada,
+            "reset_password",
+            json!({"id": app.scalar("SELECT id FROM users WHERE email = 'ada@acme.test'").await}),
+        )
+        .await;
     assert_eq!(own.status(), StatusCode::FORBIDDEN);
     let other = app.add_user("Initech", "bill@initech.test", Role::Member).await;
-    assert_eq!(app.rpc(&ada, "reset_password", json!({"id": other})).await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(app.rpc(&max, "reset_password", json!({"id": id})).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.rpc(&ada, "reset_password", json!({"id": other})).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.rpc(&max, "reset_password", json!({"id": id})).await.status(),
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -263,7 +310,10 @@ async fn wrong_current_passwords_are_throttled_per_user() {
     let ada = app.signed_in("ada@acme.test").await;
     let body = |current: &str| json!({"current": current, "new": "plinth marmot sixty quarrel", "confirm": "plinth marmot sixty quarrel"});
     for _ in 0..5 {
-        assert_eq!(app.rpc(&ada, "change_password", body("a wrong guess")).await.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            app.rpc(&ada, "change_password", body("a wrong guess")).await.status(),
+            StatusCode::BAD_REQUEST
+        );
     }
     let res = app.rpc(&ada, "change_password", body(PASSWORD)).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);

@@ -22,8 +22,13 @@ async fn generate(app: &TestApp, admin: &Client, name: &str) -> String {
 /// background writer has recorded it.
 async fn last_used_ip(app: &TestApp, admin: &Client, name: &str) -> Value {
     for _ in 0..100 {
-        let listed =
-            app.rpc_ok(admin, "list_tokens", json!({"query": {"q": name, "kind": null, "status": "active", "page": 1}})).await;
+        let listed = app
+            .rpc_ok(
+                admin,
+                "list_tokens",
+                json!({"query": {"q": name, "kind": null, "status": "active", "page": 1}}),
+            )
+            .await;
         let row = &listed["rows"][0];
         assert_eq!(row["name"], name);
         if !row["last_used_ip"].is_null() {
@@ -45,7 +50,10 @@ async fn whoami(app: &TestApp, token: &str, forwarded: &[&str]) {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_last_used_is_the_client_in_forwarded_for() {
-    let app = spawn_app_with(|args| args.trusted_proxies = TrustedProxies::parse("127.0.0.1/32, 10.0.0.0/8").unwrap()).await;
+    let app = spawn_app_with(|args| {
+        args.trusted_proxies = TrustedProxies::parse("127.0.0.1/32, 10.0.0.0/8").unwrap()
+    })
+    .await;
     app.add_user("Acme", "ada@acme.test", Role::Admin).await;
     let admin = app.signed_in("ada@acme.test").await;
     let cases: &[(&str, &[&str], &str)] = &[
@@ -67,7 +75,10 @@ async fn behind_a_trusted_proxy_last_used_is_the_client_in_forwarded_for() {
 
 #[tokio::test]
 async fn bytes_that_are_not_text_make_only_their_own_entry_unreadable() {
-    let app = spawn_app_with(|args| args.trusted_proxies = TrustedProxies::parse("127.0.0.1/32, 10.0.0.0/8").unwrap()).await;
+    let app = spawn_app_with(|args| {
+        args.trusted_proxies = TrustedProxies::parse("127.0.0.1/32, 10.0.0.0/8").unwrap()
+    })
+    .await;
     app.add_user("Acme", "ada@acme.test", Role::Admin).await;
     let admin = app.signed_in("ada@acme.test").await;
     let cases: &[(&str, &[u8], &str)] = &[
@@ -79,7 +90,13 @@ async fn bytes_that_are_not_text_make_only_their_own_entry_unreadable() {
     for (name, forwarded, expected) in cases {
         let token = generate(&app, &admin, name).await;
         let value = header::HeaderValue::from_bytes(forwarded).unwrap();
-        let res = client().get(app.url("/api/v1/whoami")).bearer_auth(&token).header("x-forwarded-for", value).send().await.unwrap();
+        let res = client()
+            .get(app.url("/api/v1/whoami"))
+            .bearer_auth(&token)
+            .header("x-forwarded-for", value)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(last_used_ip(&app, &admin, name).await, *expected, "{name}");
     }
@@ -89,7 +106,9 @@ async fn bytes_that_are_not_text_make_only_their_own_entry_unreadable() {
 async fn forwarded_for_from_anyone_else_is_ignored() {
     // Trusting no one (the default), or proxies elsewhere: the test client is not one.
     for trusted in ["", "10.0.0.0/8, ::1"] {
-        let app = spawn_app_with(|args| args.trusted_proxies = TrustedProxies::parse(trusted).unwrap()).await;
+        let app =
+            spawn_app_with(|args| args.trusted_proxies = TrustedProxies::parse(trusted).unwrap())
+                .await;
         app.add_user("Acme", "ada@acme.test", Role::Admin).await;
         let admin = app.signed_in("ada@acme.test").await;
         let token = generate(&app, &admin, "spoof").await;
@@ -104,7 +123,10 @@ async fn fail_until_throttled(app: &TestApp, forwarded: &str) -> usize {
         let res = client()
             .post(app.url("/rpc/login"))
             .header("x-forwarded-for", forwarded)
-            .form(&[("email", format!("nobody{attempt}@acme.test").as_str()), ("password", "wrong password")])
+            .form(&[
+                ("email", format!("nobody{attempt}@acme.test").as_str()),
+                ("password", "wrong password"),
+            ])
             .send()
             .await
             .unwrap();
@@ -130,11 +152,17 @@ async fn sign_in_status(app: &TestApp, forwarded: &str) -> StatusCode {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_one_client_locked_out_does_not_lock_out_the_others() {
-    let app = spawn_app_with(|args| args.trusted_proxies = TrustedProxies::parse("127.0.0.1").unwrap()).await;
+    let app =
+        spawn_app_with(|args| args.trusted_proxies = TrustedProxies::parse("127.0.0.1").unwrap())
+            .await;
     app.add_user("Acme", "ada@acme.test", Role::Admin).await;
     fail_until_throttled(&app, "203.0.113.66").await;
     assert_eq!(sign_in_status(&app, "203.0.113.66").await, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(sign_in_status(&app, "198.51.100.5").await, StatusCode::OK, "another client behind the same proxy");
+    assert_eq!(
+        sign_in_status(&app, "198.51.100.5").await,
+        StatusCode::OK,
+        "another client behind the same proxy"
+    );
 }
 
 #[tokio::test]
@@ -146,7 +174,10 @@ async fn a_direct_client_cannot_escape_the_throttle_by_forging_forwarded_for() {
         let res = client()
             .post(app.url("/rpc/login"))
             .header("x-forwarded-for", format!("203.0.113.{attempt}"))
-            .form(&[("email", format!("nobody{attempt}@acme.test").as_str()), ("password", "wrong password")])
+            .form(&[
+                ("email", format!("nobody{attempt}@acme.test").as_str()),
+                ("password", "wrong password"),
+            ])
             .send()
             .await
             .unwrap();
@@ -155,7 +186,10 @@ async fn a_direct_client_cannot_escape_the_throttle_by_forging_forwarded_for() {
             break;
         }
     }
-    assert!(throttled, "a fresh forged address for each attempt must not reset the per-address count");
+    assert!(
+        throttled,
+        "a fresh forged address for each attempt must not reset the per-address count"
+    );
     assert_eq!(sign_in_status(&app, "198.51.100.5").await, StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -188,8 +222,16 @@ async fn hsts_on_every_response_only_over_https() {
     let https = spawn_app_with(|args| args.secure_cookies = true).await;
     https.add_user("Acme", "ada@acme.test", Role::Admin).await;
     for (path, res) in sample_responses(&https).await {
-        let hsts = res.headers().get(header::STRICT_TRANSPORT_SECURITY).map(|v| v.to_str().unwrap().to_string());
-        assert_eq!(hsts.as_deref(), Some("max-age=31536000; includeSubDomains"), "{path} {}", res.status());
+        let hsts = res
+            .headers()
+            .get(header::STRICT_TRANSPORT_SECURITY)
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(
+            hsts.as_deref(),
+            Some("max-age=31536000; includeSubDomains"),
+            "{path} {}",
+            res.status()
+        );
     }
     let http = spawn_app().await;
     http.add_user("Acme", "ada@acme.test", Role::Admin).await;

@@ -84,28 +84,43 @@ pub async fn setup(
 ) -> Result<(), AppError> {
     use crate::{
         domain,
-        server::{db::CreateAdminError, internal, now, password::check_new_password, session, state, with_status},
+        server::{
+            db::CreateAdminError, internal, now, password::check_new_password, session, state,
+            with_status,
+        },
     };
     with_status(
         async move {
             let state = state()?;
             if state.store.any_user_exists().await.map_err(internal)? {
-                return Err(AppError::Refused("Tokenwell is already set up. Sign in instead.".into()));
+                return Err(AppError::Refused(
+                    "Tokenwell is already set up. Sign in instead.".into(),
+                ));
             }
             let organization = domain::display_name(&organization, "the organization name")
                 .map_err(|m| AppError::validation("organization", m))?;
-            let name = domain::display_name(&name, "your name").map_err(|m| AppError::validation("name", m))?;
+            let name = domain::display_name(&name, "your name")
+                .map_err(|m| AppError::validation("name", m))?;
             let email = domain::email(&email).map_err(|m| AppError::validation("email", m))?;
             check_new_password(&password, &[&organization, &name, &email])
                 .map_err(|m| AppError::validation("password", m))?;
             if password != confirm_password {
-                return Err(AppError::validation("confirm_password", "The two passwords do not match."));
+                return Err(AppError::validation(
+                    "confirm_password",
+                    "The two passwords do not match.",
+                ));
             }
             let hash = state.passwords.hash(password).await?;
-            let user_id = match state.store.setup_first_admin(&organization, &name, &email, &hash, now()).await {
+            let user_id = match state
+                .store
+                .setup_first_admin(&organization, &name, &email, &hash, now())
+                .await
+            {
                 Ok(id) => id,
                 Err(CreateAdminError::AlreadySetUp) => {
-                    return Err(AppError::Refused("Tokenwell is already set up. Sign in instead.".into()))
+                    return Err(AppError::Refused(
+                        "Tokenwell is already set up. Sign in instead.".into(),
+                    ))
                 }
                 Err(CreateAdminError::EmailTaken) => {
                     return Err(AppError::conflict("email", "This email is already in use."))

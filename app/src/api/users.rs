@@ -46,7 +46,8 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
         async move {
             let viewer = session::require_admin().await?;
             no_store();
-            let name = domain::display_name(&name, "a name").map_err(|m| AppError::validation("name", m))?;
+            let name = domain::display_name(&name, "a name")
+                .map_err(|m| AppError::validation("name", m))?;
             let email = domain::email(&email).map_err(|m| AppError::validation("email", m))?;
             let state = state()?;
             let password = initial_password()?;
@@ -58,21 +59,33 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
                 .throttle
                 .reserve_email_probe(viewer.user_id)
                 .map_err(|t| AppError::Throttled { minutes: t.minutes() })?;
-            let user = match state.store.add_user(viewer.organization_id, &name, &email, &hash, role, now()).await {
+            let user = match state
+                .store
+                .add_user(viewer.organization_id, &name, &email, &hash, role, now())
+                .await
+            {
                 Ok(user) => {
                     probe.abandon();
                     user
                 }
                 Err(CreateAdminError::EmailTaken) => {
                     probe.failed();
-                    return Err(AppError::conflict("email", "This email address already has a Tokenwell account."));
+                    return Err(AppError::conflict(
+                        "email",
+                        "This email address already has a Tokenwell account.",
+                    ));
                 }
                 Err(e) => {
                     probe.abandon();
                     return Err(internal(e));
                 }
             };
-            tracing::info!(user_id = user.id, by = viewer.user_id, role = role.as_str(), "user added");
+            tracing::info!(
+                user_id = user.id,
+                by = viewer.user_id,
+                role = role.as_str(),
+                "user added"
+            );
             Ok(NewUser { user, initial_password: password })
         }
         .await,
@@ -106,7 +119,8 @@ pub async fn reset_password(id: i64) -> Result<NewUser, AppError> {
 
 #[cfg(feature = "ssr")]
 fn initial_password() -> Result<String, AppError> {
-    crate::server::token_secret::random_base62(INITIAL_PASSWORD_LEN).map_err(crate::server::internal)
+    crate::server::token_secret::random_base62(INITIAL_PASSWORD_LEN)
+        .map_err(crate::server::internal)
 }
 
 #[cfg(feature = "ssr")]
@@ -126,7 +140,11 @@ pub async fn set_user_role(id: i64, role: Role) -> Result<UserRow, AppError> {
     with_status(
         async move {
             let viewer = session::require_admin().await?;
-            let user = state()?.store.set_role(viewer.organization_id, viewer.user_id, id, role).await.map_err(change_error)?;
+            let user = state()?
+                .store
+                .set_role(viewer.organization_id, viewer.user_id, id, role)
+                .await
+                .map_err(change_error)?;
             tracing::info!(user_id = id, by = viewer.user_id, role = role.as_str(), "role changed");
             Ok(user)
         }
@@ -145,9 +163,17 @@ pub async fn set_user_status(id: i64, active: bool) -> Result<UserRow, AppError>
         async move {
             let viewer = session::require_admin().await?;
             let status = if active { UserStatus::Active } else { UserStatus::Disabled };
-            let user =
-                state()?.store.set_status(viewer.organization_id, viewer.user_id, id, status).await.map_err(change_error)?;
-            tracing::info!(user_id = id, by = viewer.user_id, status = status.as_str(), "user status changed");
+            let user = state()?
+                .store
+                .set_status(viewer.organization_id, viewer.user_id, id, status)
+                .await
+                .map_err(change_error)?;
+            tracing::info!(
+                user_id = id,
+                by = viewer.user_id,
+                status = status.as_str(),
+                "user status changed"
+            );
             Ok(user)
         }
         .await,
@@ -157,7 +183,11 @@ pub async fn set_user_status(id: i64, active: bool) -> Result<UserRow, AppError>
 /// The signed-in user's own password. Every session of theirs ends, and this request gets
 /// a new one: a new session id whenever the password changes.
 #[server(prefix = "/rpc", endpoint = "change_password", input = Json)]
-pub async fn change_password(current: String, new: String, confirm: String) -> Result<(), AppError> {
+pub async fn change_password(
+    current: String,
+    new: String,
+    confirm: String,
+) -> Result<(), AppError> {
     use crate::server::{internal, now, password::check_new_password, session, state, with_status};
     with_status(
         async move {
@@ -178,7 +208,10 @@ pub async fn change_password(current: String, new: String, confirm: String) -> R
                 Ok(true) => attempt.succeeded(),
                 Ok(false) => {
                     attempt.failed();
-                    return Err(AppError::validation("current", "That is not your current password."));
+                    return Err(AppError::validation(
+                        "current",
+                        "That is not your current password.",
+                    ));
                 }
                 Err(e) => {
                     attempt.abandon();

@@ -1,9 +1,9 @@
 //! A modal dialog: focus moves in when it opens and is trapped inside, Escape closes it,
 //! and focus returns to the control that opened it when it closes.
 
-use leptos::prelude::*;
 #[cfg(feature = "hydrate")]
 use leptos::ev::KeyboardEvent;
+use leptos::prelude::*;
 
 /// Elements that take keyboard focus, in document order.
 #[cfg(feature = "hydrate")]
@@ -60,15 +60,16 @@ pub fn Modal(
     // must still work.
     #[cfg(feature = "hydrate")]
     {
-        let handle = window_event_listener(leptos::ev::keydown, move |ev: KeyboardEvent| {
-            match ev.key().as_str() {
-                "Escape" => {
-                    ev.prevent_default();
-                    on_close.run(());
-                }
-                "Tab" => trap_tab(&ev, panel),
-                _ => {}
+        let handle = window_event_listener(leptos::ev::keydown, move |ev: KeyboardEvent| match ev
+            .key()
+            .as_str()
+        {
+            "Escape" => {
+                ev.prevent_default();
+                on_close.run(());
             }
+            "Tab" => trap_tab(&ev, panel),
+            _ => {}
         });
         on_cleanup(move || handle.remove());
     }
@@ -109,7 +110,9 @@ fn trap_tab(ev: &KeyboardEvent, panel: NodeRef<leptos::html::Div>) {
         return;
     };
     let active = document().active_element();
-    let is = |el: &web_sys::HtmlElement| active.as_ref().is_some_and(|a| a == el.unchecked_ref::<web_sys::Element>());
+    let is = |el: &web_sys::HtmlElement| {
+        active.as_ref().is_some_and(|a| a == el.unchecked_ref::<web_sys::Element>())
+    };
     let inside = active.as_ref().is_some_and(|a| panel.contains(Some(a)));
     if ev.shift_key() && (is(first) || !inside) {
         ev.prevent_default();

@@ -30,7 +30,8 @@ pub fn FilterInput(
         }
         // The owner may be gone when the timer fires (the user navigated away): then the
         // callback is disposed and nothing happens.
-        let handle = set_timeout_with_handle(move || _ = on_commit.try_run(typed.clone()), DEBOUNCE);
+        let handle =
+            set_timeout_with_handle(move || _ = on_commit.try_run(typed.clone()), DEBOUNCE);
         pending.set_value(handle.ok());
     };
     on_cleanup(move || {

@@ -32,7 +32,9 @@ pub fn ActionsMenu(
                     let n = nodes.length() as i32;
                     if n > 0 {
                         let i = index.rem_euclid(n) as u32;
-                        if let Some(el) = nodes.item(i).and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+                        if let Some(el) =
+                            nodes.item(i).and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                        {
                             let _ = el.focus();
                         }
                     }
@@ -44,7 +46,8 @@ pub fn ActionsMenu(
     let current_index = move || -> i32 {
         #[cfg(feature = "hydrate")]
         {
-            if let (Some(list), Some(active)) = (list.get_untracked(), document().active_element()) {
+            if let (Some(list), Some(active)) = (list.get_untracked(), document().active_element())
+            {
                 if let Ok(nodes) = list.query_selector_all("[role=menuitem]") {
                     for i in 0..nodes.length() {
                         if nodes.item(i).is_some_and(|n| {

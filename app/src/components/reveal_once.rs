@@ -31,7 +31,8 @@ pub fn RevealOnce(
         {
             let text = value.get_untracked();
             let clipboard = window().navigator().clipboard();
-            let usable = window().is_secure_context() && !wasm_bindgen::JsValue::from(clipboard.clone()).is_undefined();
+            let usable = window().is_secure_context()
+                && !wasm_bindgen::JsValue::from(clipboard.clone()).is_undefined();
             if usable {
                 let promise = clipboard.write_text(&text);
                 leptos::task::spawn_local(async move {

@@ -20,7 +20,8 @@ pub fn ChangePassword(
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let call = change_password(current.get_untracked(), new.get_untracked(), confirm.get_untracked());
+        let call =
+            change_password(current.get_untracked(), new.get_untracked(), confirm.get_untracked());
         submission.run(call, move |()| {
             current.set(String::new());
             new.set(String::new());
@@ -35,7 +36,10 @@ pub fn ChangePassword(
     };
     let field_error = move |field: &'static str| move || submission.field_error(field);
     let other = move || submission.other_error();
-    let field = move |id: &'static str, label: &'static str, value: RwSignal<String>, autocomplete: &'static str| {
+    let field = move |id: &'static str,
+                      label: &'static str,
+                      value: RwSignal<String>,
+                      autocomplete: &'static str| {
         let message = field_error(id);
         let described = format!("password-{id}-error");
         view! {

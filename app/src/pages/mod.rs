@@ -48,7 +48,9 @@ pub fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b'%' => out.push_str("%2525"),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -62,7 +64,10 @@ mod tests {
 
     #[test]
     fn encodes_query_components() {
-        assert_eq!(super::encode_component("Forwarder: a&b=c é"), "Forwarder%3A%20a%26b%3Dc%20%C3%A9");
+        assert_eq!(
+            super::encode_component("Forwarder: a&b=c é"),
+            "Forwarder%3A%20a%26b%3Dc%20%C3%A9"
+        );
     }
 
     /// Found by fuzzing (fuzz/fuzz_targets/token_query.rs): a filter with `%` followed by
@@ -70,9 +75,10 @@ mod tests {
     #[test]
     fn the_router_reads_back_what_was_encoded() {
         for value in ["%25.ype", "%41", "100%", "%", "%%2525", "a+b c", "Forwarder: a&b=c é#x"] {
-            let url = RequestUrl::new(&format!("/settings/users?q={}", super::encode_component(value)))
-                .parse()
-                .unwrap();
+            let url =
+                RequestUrl::new(&format!("/settings/users?q={}", super::encode_component(value)))
+                    .parse()
+                    .unwrap();
             assert_eq!(url.search_params().get("q").as_deref(), Some(value));
         }
     }

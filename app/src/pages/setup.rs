@@ -8,10 +8,15 @@ use crate::{api::auth::Setup, error::AppError};
 pub fn SetupPage() -> impl IntoView {
     let setup = ServerAction::<Setup>::new();
     let failure = move || setup.value().get().and_then(|r| r.err());
-    let field_error = move |field: &'static str| move || failure().and_then(|e| e.field_message(field));
-    let general = move || failure().filter(|e| !e.is_field_error()).map(|e: AppError| e.to_string());
+    let field_error =
+        move |field: &'static str| move || failure().and_then(|e| e.field_message(field));
+    let general =
+        move || failure().filter(|e| !e.is_field_error()).map(|e: AppError| e.to_string());
 
-    let field = move |id: &'static str, label: &'static str, kind: &'static str, autocomplete: &'static str| {
+    let field = move |id: &'static str,
+                      label: &'static str,
+                      kind: &'static str,
+                      autocomplete: &'static str| {
         let message = field_error(id);
         let described = format!("{id}-error");
         view! {

@@ -20,8 +20,8 @@ use crate::{
         submission::Submission,
     },
     model::{
-        format_date, format_relative, format_utc, TokenKind, TokenPage, TokenQuery, TokenRow, TokenStatusFilter,
-        TOKENS_PER_PAGE,
+        format_date, format_relative, format_utc, TokenKind, TokenPage, TokenQuery, TokenRow,
+        TokenStatusFilter, TOKENS_PER_PAGE,
     },
 };
 
@@ -84,7 +84,8 @@ pub fn TokensTab() -> impl IntoView {
 
     let generating = RwSignal::new(false);
     let revoking = RwSignal::new(None::<TokenRow>);
-    let clear_filters = Callback::new(move |_: ()| go.with_value(|go| go(TokenQuery::default(), false)));
+    let clear_filters =
+        Callback::new(move |_: ()| go.with_value(|go| go(TokenQuery::default(), false)));
     let open_generate = Callback::new(move |_: ()| generating.set(true));
 
     view! {
@@ -216,7 +217,8 @@ fn TokenTable(
     on_generate: Callback<()>,
 ) -> impl IntoView {
     if page.total == 0 {
-        let unfiltered = query.q.is_empty() && query.kind.is_none() && query.status == TokenStatusFilter::Active;
+        let unfiltered =
+            query.q.is_empty() && query.kind.is_none() && query.status == TokenStatusFilter::Active;
         return if unfiltered {
             view! {
                 <div class="empty-state">
@@ -449,7 +451,11 @@ fn GenerateDialog(on_close: Callback<()>, on_generated: Callback<()>) -> impl In
 }
 
 #[component]
-fn RevokeDialog(token: TokenRow, on_close: Callback<()>, on_revoked: Callback<()>) -> impl IntoView {
+fn RevokeDialog(
+    token: TokenRow,
+    on_close: Callback<()>,
+    on_revoked: Callback<()>,
+) -> impl IntoView {
     let submission = Submission::new();
     let pending = submission.pending;
     let id = token.id;
@@ -514,13 +520,26 @@ mod tests {
     #[test]
     fn the_view_survives_the_url() {
         let read = |search: &str| {
-            let url = leptos_router::location::RequestUrl::new(&format!("/settings/auth-tokens{search}")).parse().unwrap();
+            let url =
+                leptos_router::location::RequestUrl::new(&format!("/settings/auth-tokens{search}"))
+                    .parse()
+                    .unwrap();
             query_from_params(url.search_params())
         };
         // Found by fuzzing: `%25` in a filter came back as `%`.
-        let q = TokenQuery { q: "%25.ype".into(), kind: None, status: TokenStatusFilter::Active, page: 2_019_648_896 };
+        let q = TokenQuery {
+            q: "%25.ype".into(),
+            kind: None,
+            status: TokenStatusFilter::Active,
+            page: 2_019_648_896,
+        };
         assert_eq!(read(&search_for(&q)), q);
-        let q = TokenQuery { q: " 50% off ".into(), kind: Some(TokenKind::Api), status: TokenStatusFilter::Unused, page: 1 };
+        let q = TokenQuery {
+            q: " 50% off ".into(),
+            kind: Some(TokenKind::Api),
+            status: TokenStatusFilter::Unused,
+            page: 1,
+        };
         assert_eq!(read(&search_for(&q)), q);
         assert_eq!(read("?type=nope&status=&page=0"), TokenQuery { page: 1, ..Default::default() });
     }

@@ -18,7 +18,9 @@ use crate::{
         submission::Submission,
     },
     error::AppError,
-    model::{format_date, format_utc, Role, UserKind, UserPage, UserRow, UserStatus, USERS_PER_PAGE},
+    model::{
+        format_date, format_utc, Role, UserKind, UserPage, UserRow, UserStatus, USERS_PER_PAGE,
+    },
 };
 
 /// What the admin is about to do to a user.
@@ -34,10 +36,15 @@ pub fn UsersTab() -> impl IntoView {
     let params = use_query_map();
     let q = Memo::new(move |_| params.with(|m| m.get("q").unwrap_or_default()));
     let page = Memo::new(move |_| {
-        params.with(|m| m.get("page").and_then(|p| p.parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1))
+        params.with(|m| {
+            m.get("page").and_then(|p| p.parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1)
+        })
     });
     let refresh = RwSignal::new(0u32);
-    let users = Resource::new(move || (q.get(), page.get(), refresh.get()), |(q, page, _)| list_users(q, page));
+    let users = Resource::new(
+        move || (q.get(), page.get(), refresh.get()),
+        |(q, page, _)| list_users(q, page),
+    );
     let adding = RwSignal::new(false);
     let acting = RwSignal::new(None::<Pending>);
     let changed = Callback::new(move |_: ()| refresh.update(|n| *n += 1));
@@ -53,7 +60,8 @@ pub fn UsersTab() -> impl IntoView {
         if page > 1 {
             search.push(format!("page={page}"));
         }
-        let search = if search.is_empty() { String::new() } else { format!("?{}", search.join("&")) };
+        let search =
+            if search.is_empty() { String::new() } else { format!("?{}", search.join("&")) };
         navigate(
             &format!("{}{search}", location.pathname.get_untracked()),
             NavigateOptions { replace, scroll: false, ..Default::default() },
@@ -117,7 +125,11 @@ pub fn UsersTab() -> impl IntoView {
 }
 
 #[component]
-fn UserTable(data: UserPage, on_page: Callback<u32>, on_action: Callback<Pending>) -> impl IntoView {
+fn UserTable(
+    data: UserPage,
+    on_page: Callback<u32>,
+    on_action: Callback<Pending>,
+) -> impl IntoView {
     if data.total == 0 {
         return view! {
             <div class="empty-state">
@@ -163,12 +175,18 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
     let mut items = Vec::new();
     if user.kind == UserKind::User {
         let target = user.clone();
-        items.push(MenuItem { label: "Change role", danger: false, on_select: Callback::new(move |_| on_action.run(Pending::Role(target.clone()))) });
+        items.push(MenuItem {
+            label: "Change role",
+            danger: false,
+            on_select: Callback::new(move |_| on_action.run(Pending::Role(target.clone()))),
+        });
         let target = user.clone();
         items.push(MenuItem {
             label: "Reset password",
             danger: false,
-            on_select: Callback::new(move |_| on_action.run(Pending::ResetPassword(target.clone()))),
+            on_select: Callback::new(move |_| {
+                on_action.run(Pending::ResetPassword(target.clone()))
+            }),
         });
     }
     let target = user.clone();
@@ -434,10 +452,13 @@ fn StatusDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) ->
     }
 }
 
-
 /// A new initial password for someone who forgot theirs or let the first one expire.
 #[component]
-fn ResetPasswordDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> impl IntoView {
+fn ResetPasswordDialog(
+    user: UserRow,
+    on_close: Callback<()>,
+    on_done: Callback<()>,
+) -> impl IntoView {
     let submission = Submission::new();
     let pending = submission.pending;
     // The new password lives only here, and only while the dialog is open.

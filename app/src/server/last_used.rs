@@ -41,18 +41,25 @@ impl LastUsed {
     /// Starts the background writer. Call within a Tokio runtime.
     pub fn start(store: Store) -> LastUsed {
         let (queue, mut rx) = mpsc::channel::<Use>(QUEUE);
-        let inner = Arc::new(Inner { recent: Mutex::new(HashMap::new()), queue, writes: AtomicU64::new(0) });
+        let inner = Arc::new(Inner {
+            recent: Mutex::new(HashMap::new()),
+            queue,
+            writes: AtomicU64::new(0),
+        });
         let writer = Arc::downgrade(&inner);
         tokio::spawn(async move {
             while let Some(u) = rx.recv().await {
                 let addr = u.addr.map(|a| a.to_string());
-                match store.record_token_use(u.token_id, u.at, addr.as_deref(), INTERVAL_SECS).await {
+                match store.record_token_use(u.token_id, u.at, addr.as_deref(), INTERVAL_SECS).await
+                {
                     Ok(wrote) => {
                         if let (true, Some(inner)) = (wrote, writer.upgrade()) {
                             inner.writes.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    Err(e) => tracing::warn!(token_id = u.token_id, "could not record token use: {e}"),
+                    Err(e) => {
+                        tracing::warn!(token_id = u.token_id, "could not record token use: {e}")
+                    }
                 }
             }
         });

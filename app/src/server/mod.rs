@@ -2,9 +2,9 @@
 //! Compiled with the `ssr` feature only; nothing here reaches the WASM bundle.
 
 pub mod db;
+pub mod last_used;
 pub mod password;
 pub mod session;
-pub mod last_used;
 pub mod throttle;
 pub mod token_secret;
 pub mod tokens;

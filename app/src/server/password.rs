@@ -67,7 +67,11 @@ impl Hasher {
         let mut random = [0u8; 24];
         argon2::password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut random);
         let dummy = run_blocking(move || hash(format!("{random:?}"))).await?;
-        Ok(Hasher { dummy: dummy.into(), slots: Arc::new(Semaphore::new(slots)), verifications: Arc::default() })
+        Ok(Hasher {
+            dummy: dummy.into(),
+            slots: Arc::new(Semaphore::new(slots)),
+            verifications: Arc::default(),
+        })
     }
 
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, PasswordError> {
@@ -91,7 +95,11 @@ impl Hasher {
 
     /// True when `password` matches `stored`. With `stored` absent the work is the same and
     /// the answer is false.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, PasswordError> {
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, PasswordError> {
         let slot = self.slot().await?;
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let known = stored.is_some();
@@ -111,7 +119,9 @@ impl Hasher {
     }
 }
 
-async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, PasswordError> {
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, PasswordError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| PasswordError::Failed(e.to_string()))?
@@ -120,7 +130,10 @@ async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> +
 
 fn hash(password: String) -> Result<String, String> {
     let salt = SaltString::generate(&mut OsRng);
-    argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Characters of a password that the strength estimate looks at: enough for any real
@@ -145,7 +158,9 @@ pub fn check_new_password(password: &str, context: &[&str]) -> Result<(), String
     }
     let mut message = String::from("This password is too easy to guess");
     match estimate.feedback().and_then(|f| f.warning()) {
-        Some(warning) => message.push_str(&format!(": {}", warning.to_string().trim_end_matches('.'))),
+        Some(warning) => {
+            message.push_str(&format!(": {}", warning.to_string().trim_end_matches('.')))
+        }
         None => message.push_str(" (common words, names, dates and patterns are tried first)"),
     }
     message.push_str(". Use a longer phrase of several unrelated words.");
@@ -158,17 +173,24 @@ mod tests {
 
     #[test]
     fn common_and_personal_passwords_are_refused_with_a_reason() {
-        for weak in ["aaaaaaaaaaaa", "password1234", "qwertyuiop123", "123456789012", "Password2024!"] {
+        for weak in
+            ["aaaaaaaaaaaa", "password1234", "qwertyuiop123", "123456789012", "Password2024!"]
+        {
             let err = check_new_password(weak, &[]).expect_err(weak);
             assert!(err.starts_with("This password is too easy to guess"), "{weak}: {err}");
         }
         assert!(check_new_password("ada@acme.test1", &["Ada Lovelace", "ada@acme.test"]).is_err());
         assert!(check_new_password("short", &[]).unwrap_err().contains("at least"));
-        for strong in ["correct horse battery staple", "plinth marmot sixty quarrel", "Xq7!vR2#mK9@pL4$"] {
+        for strong in
+            ["correct horse battery staple", "plinth marmot sixty quarrel", "Xq7!vR2#mK9@pL4$"]
+        {
             assert_eq!(check_new_password(strong, &["Acme"]), Ok(()), "{strong}");
         }
         // The longest password allowed is judged quickly, on its first characters.
-        assert_eq!(check_new_password(&"plinth marmot sixty quarrel ".repeat(10)[..256], &[]), Ok(()));
+        assert_eq!(
+            check_new_password(&"plinth marmot sixty quarrel ".repeat(10)[..256], &[]),
+            Ok(())
+        );
     }
 
     #[tokio::test]
@@ -187,12 +209,15 @@ mod tests {
     async fn an_abandoned_hash_keeps_its_slot_until_it_ends() {
         let h = Hasher::with_slots(1).await.unwrap();
         // Start a verification and drop its future once the blocking work has begun.
-        let started = tokio::time::timeout(Duration::from_millis(5), h.verify("x".repeat(12), None)).await;
+        let started =
+            tokio::time::timeout(Duration::from_millis(5), h.verify("x".repeat(12), None)).await;
         assert!(started.is_err(), "the hash should still be running");
         // The slot is still taken by the hash running on the blocking pool…
         assert!(h.slots.try_acquire().is_err());
         // …and free again once it has finished.
-        let permit = tokio::time::timeout(Duration::from_secs(10), Arc::clone(&h.slots).acquire_owned()).await;
+        let permit =
+            tokio::time::timeout(Duration::from_secs(10), Arc::clone(&h.slots).acquire_owned())
+                .await;
         assert!(permit.is_ok());
     }
 

@@ -184,7 +184,11 @@ impl LoginThrottle {
     /// Reserves a sign-in attempt for `account` from `addr`: counted at once, refunded by
     /// [`Attempt::succeeded`]. The attempt must wait `delay` (its turn in the account's
     /// queue) before its password is checked.
-    pub fn reserve_sign_in(self: &Arc<Self>, account: &str, addr: Option<IpAddr>) -> Result<Attempt, Throttled> {
+    pub fn reserve_sign_in(
+        self: &Arc<Self>,
+        account: &str,
+        addr: Option<IpAddr>,
+    ) -> Result<Attempt, Throttled> {
         let now = Instant::now();
         let addr = addr.map(address_group);
         let mut state = self.lock();
@@ -192,8 +196,11 @@ impl LoginThrottle {
         if let Some(addr) = addr {
             let pair = Key::Pair(account.to_string(), addr);
             let address = Key::Address(addr);
-            let blocked =
-                state.blocked_for(&pair, PAIR_LIMIT, now).max(state.blocked_for(&address, ADDRESS_LIMIT, now));
+            let blocked = state.blocked_for(&pair, PAIR_LIMIT, now).max(state.blocked_for(
+                &address,
+                ADDRESS_LIMIT,
+                now,
+            ));
             if let Some(retry_after) = blocked {
                 return Err(Throttled { retry_after });
             }
@@ -237,7 +244,12 @@ impl LoginThrottle {
             return Err(Throttled { retry_after });
         }
         state.add(key.clone(), now);
-        Ok(Attempt { throttle: Arc::clone(self), keys: vec![key], known_as: None, delay: Duration::ZERO })
+        Ok(Attempt {
+            throttle: Arc::clone(self),
+            keys: vec![key],
+            known_as: None,
+            delay: Duration::ZERO,
+        })
     }
 }
 
@@ -314,7 +326,9 @@ mod tests {
     fn reservations_count_before_any_verdict() {
         let t = Arc::new(LoginThrottle::default());
         // Held, not yet answered: exactly the limit may be in flight at once.
-        let held: Vec<_> = (0..PAIR_LIMIT).map(|_| t.reserve_sign_in("a@example.com", ip("10.0.0.1")).unwrap()).collect();
+        let held: Vec<_> = (0..PAIR_LIMIT)
+            .map(|_| t.reserve_sign_in("a@example.com", ip("10.0.0.1")).unwrap())
+            .collect();
         assert!(t.reserve_sign_in("a@example.com", ip("10.0.0.1")).is_err());
         // A success refunds its own attempt and clears the pair.
         let mut held = held.into_iter();
@@ -375,16 +389,24 @@ mod tests {
         let t = Arc::new(LoginThrottle::default());
         t.reserve_sign_in("owner@example.com", ip("192.0.2.1")).unwrap().succeeded();
         for i in 0..40u32 {
-            if let Ok(a) = t.reserve_sign_in("owner@example.com", ip(&format!("10.0.{}.{}", i / 4, i % 4))) {
+            if let Ok(a) =
+                t.reserve_sign_in("owner@example.com", ip(&format!("10.0.{}.{}", i / 4, i % 4)))
+            {
                 a.failed();
             }
         }
-        assert!(t.reserve_sign_in("owner@example.com", ip("198.51.100.1")).is_err(), "the queue is full");
+        assert!(
+            t.reserve_sign_in("owner@example.com", ip("198.51.100.1")).is_err(),
+            "the queue is full"
+        );
         let owner = t.reserve_sign_in("owner@example.com", ip("192.0.2.1")).unwrap();
         assert_eq!(owner.delay, Duration::ZERO);
         owner.succeeded();
         // Her success empties the queue for everyone.
-        assert_eq!(t.reserve_sign_in("owner@example.com", ip("198.51.100.1")).unwrap().delay, Duration::ZERO);
+        assert_eq!(
+            t.reserve_sign_in("owner@example.com", ip("198.51.100.1")).unwrap().delay,
+            Duration::ZERO
+        );
     }
 
     #[test]
@@ -401,17 +423,23 @@ mod tests {
     fn ipv6_clients_are_grouped_by_their_64() {
         let t = Arc::new(LoginThrottle::default());
         for i in 0..PAIR_LIMIT {
-            t.reserve_sign_in("a@example.com", ip(&format!("2001:db8:1:2::{i:x}"))).unwrap().failed();
+            t.reserve_sign_in("a@example.com", ip(&format!("2001:db8:1:2::{i:x}")))
+                .unwrap()
+                .failed();
         }
         assert!(t.reserve_sign_in("a@example.com", ip("2001:db8:1:2:ffff::1")).is_err());
         assert!(t.reserve_sign_in("a@example.com", ip("2001:db8:1:3::1")).is_ok());
-        assert_eq!(address_group("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            address_group("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
     fn taken_email_answers_are_limited_per_admin_even_when_concurrent() {
         let t = Arc::new(LoginThrottle::default());
-        let held: Vec<_> = (0..EMAIL_PROBE_LIMIT).map(|_| t.reserve_email_probe(1).unwrap()).collect();
+        let held: Vec<_> =
+            (0..EMAIL_PROBE_LIMIT).map(|_| t.reserve_email_probe(1).unwrap()).collect();
         assert!(t.reserve_email_probe(1).is_err());
         assert!(t.reserve_email_probe(2).is_ok());
         // Emails that were free give their reservation back.

@@ -164,8 +164,14 @@ mod tests {
         assert_eq!(TokenSecret::parse("").unwrap_err(), ParseError::Format);
         assert_eq!(TokenSecret::parse(&v[..41]).unwrap_err(), ParseError::Format);
         assert_eq!(TokenSecret::parse(&format!("{v}x")).unwrap_err(), ParseError::Format);
-        assert_eq!(TokenSecret::parse(&v.replacen("twa_", "twx_", 1)).unwrap_err(), ParseError::Format);
-        assert_eq!(TokenSecret::parse(&v.replacen("twa_", "twf_", 1)).unwrap_err(), ParseError::Checksum);
+        assert_eq!(
+            TokenSecret::parse(&v.replacen("twa_", "twx_", 1)).unwrap_err(),
+            ParseError::Format
+        );
+        assert_eq!(
+            TokenSecret::parse(&v.replacen("twa_", "twf_", 1)).unwrap_err(),
+            ParseError::Checksum
+        );
         let mut dashed = v.to_string();
         dashed.replace_range(10..11, "-");
         assert_eq!(TokenSecret::parse(&dashed).unwrap_err(), ParseError::Format);

@@ -41,17 +41,30 @@ impl From<TokenError> for AppError {
 
 pub const FILTER_MAX: usize = 200;
 
-pub async fn list(store: &Store, organization_id: i64, query: &TokenQuery) -> Result<TokenPage, TokenError> {
+pub async fn list(
+    store: &Store,
+    organization_id: i64,
+    query: &TokenQuery,
+) -> Result<TokenPage, TokenError> {
     if query.q.chars().count() > FILTER_MAX {
-        return Err(TokenError::Refused(AppError::validation("q", "Use at most 200 characters to filter.")));
+        return Err(TokenError::Refused(AppError::validation(
+            "q",
+            "Use at most 200 characters to filter.",
+        )));
     }
     let now = now();
     let listing = store.list_tokens(organization_id, query, now).await?;
     Ok(TokenPage { rows: listing.rows, total: listing.total, page: listing.page, now })
 }
 
-pub async fn generate(store: &Store, actor: Actor, kind: TokenKind, name: &str) -> Result<GeneratedToken, TokenError> {
-    let name = TokenName::parse(name).map_err(|m| TokenError::Refused(AppError::validation("name", m)))?;
+pub async fn generate(
+    store: &Store,
+    actor: Actor,
+    kind: TokenKind,
+    name: &str,
+) -> Result<GeneratedToken, TokenError> {
+    let name =
+        TokenName::parse(name).map_err(|m| TokenError::Refused(AppError::validation("name", m)))?;
     let secret = TokenSecret::generate(kind).map_err(|e| TokenError::Internal(e.to_string()))?;
     let token = match store.create_token(actor.organization_id, actor.user_id, &name, &secret, now()).await {
         Ok(row) => row,
@@ -82,7 +95,12 @@ pub async fn revoke(store: &Store, actor: Actor, id: i64) -> Result<RevokeOutcom
         .await?
         .ok_or(TokenError::Refused(AppError::NotFound))?;
     if outcome.revoked_now {
-        tracing::info!(token_id = id, user_id = actor.user_id, organization_id = actor.organization_id, "token revoked");
+        tracing::info!(
+            token_id = id,
+            user_id = actor.user_id,
+            organization_id = actor.organization_id,
+            "token revoked"
+        );
     }
     Ok(outcome)
 }

@@ -106,12 +106,18 @@ impl ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             code: "invalid_token",
-            message: "The token is missing, malformed, unknown, revoked, or its principal is disabled.".into(),
+            message:
+                "The token is missing, malformed, unknown, revoked, or its principal is disabled."
+                    .into(),
         }
     }
 
     fn insufficient_scope(what: &str) -> ApiError {
-        ApiError { status: StatusCode::FORBIDDEN, code: "insufficient_scope", message: format!("This token may not {what}.") }
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "insufficient_scope",
+            message: format!("This token may not {what}."),
+        }
     }
 
     fn bad_request(message: impl Into<String>) -> ApiError {
@@ -123,14 +129,20 @@ impl ApiError {
     }
 
     fn unsupported_media_type(message: &str) -> ApiError {
-        ApiError { status: StatusCode::UNSUPPORTED_MEDIA_TYPE, code: "unsupported_media_type", message: message.into() }
+        ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: message.into(),
+        }
     }
 
     fn quota_exceeded(quota: u64) -> ApiError {
         ApiError {
             status: StatusCode::INSUFFICIENT_STORAGE,
             code: "quota_exceeded",
-            message: format!("This file would take the organization's files over their quota of {quota} bytes."),
+            message: format!(
+                "This file would take the organization's files over their quota of {quota} bytes."
+            ),
         }
     }
 
@@ -180,7 +192,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(ErrorBody { error: ErrorDetail { code: self.code, message: self.message } });
+        let body =
+            Json(ErrorBody { error: ErrorDetail { code: self.code, message: self.message } });
         let mut response = (self.status, body).into_response();
         if matches!(self.code, "invalid_token" | "insufficient_scope") {
             let value = format!("Bearer realm=\"tokenwell\", error=\"{}\"", self.code);
@@ -189,7 +202,9 @@ impl IntoResponse for ApiError {
             }
         }
         if self.code == "too_many_uploads" {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UPLOAD_RETRY_AFTER_SECS));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(UPLOAD_RETRY_AFTER_SECS));
         }
         response
     }
@@ -243,7 +258,8 @@ const MAX_AUTHORIZATION: usize = 256;
 
 fn refuse(reason: &'static str, token_id: Option<i64>, parts: &Parts) -> ApiError {
     let client = parts.extensions.get::<ClientAddr>().map(|a| a.0);
-    let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
+    let request_id =
+        parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
     tracing::warn!(?token_id, ?client, %request_id, reason, "API authentication failed");
     ApiError::invalid_token()
 }
@@ -269,9 +285,12 @@ impl FromRequestParts<AppState> for Caller {
         let secret = match TokenSecret::parse(secret.trim()) {
             Ok(secret) => secret,
             Err(ParseError::Format) => return Err(refuse("malformed token", None, parts)),
-            Err(ParseError::Checksum) => return Err(refuse("token checksum mismatch", None, parts)),
+            Err(ParseError::Checksum) => {
+                return Err(refuse("token checksum mismatch", None, parts))
+            }
         };
-        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
+        let request_id =
+            parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
         let auth = match state.store.token_by_digest(&secret.digest()) {
             Ok(Some(auth)) => auth,
             Ok(None) => return Err(refuse("unknown token", None, parts)),
@@ -353,8 +372,23 @@ const FILE_NAME_MAX: usize = 255;
 /// reads the same in ECMAScript, Python and Rust regexes.
 fn name_pattern() -> String {
     let class = |ranges: &[(char, char)]| -> String {
-        let item = |c: char| if (c as u32) <= 0xffff { format!("\\u{:04x}", c as u32) } else { c.to_string() };
-        ranges.iter().map(|&(first, last)| if first == last { item(first) } else { format!("{}-{}", item(first), item(last)) }).collect()
+        let item = |c: char| {
+            if (c as u32) <= 0xffff {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        };
+        ranges
+            .iter()
+            .map(|&(first, last)| {
+                if first == last {
+                    item(first)
+                } else {
+                    format!("{}-{}", item(first), item(last))
+                }
+            })
+            .collect()
     };
     let (refused, blank) = (class(domain::REFUSED_IN_NAMES), class(domain::NAME_WHITESPACE));
     format!("^[^{refused}]*[^{refused}{blank}][^{refused}]*$")
@@ -366,10 +400,14 @@ fn checked_file_name(raw: &str) -> Result<&str, ApiError> {
     domain::checked_name(raw, FILE_NAME_MAX).map_err(|e| {
         ApiError::bad_request(match e {
             NameError::Blank => "Give the file a name.".to_string(),
-            NameError::TooLong { len } => format!("Use at most {FILE_NAME_MAX} characters; this name has {len}."),
-            NameError::RefusedCharacter => "Remove control characters, bidirectional controls and invisible \
+            NameError::TooLong { len } => {
+                format!("Use at most {FILE_NAME_MAX} characters; this name has {len}.")
+            }
+            NameError::RefusedCharacter => {
+                "Remove control characters, bidirectional controls and invisible \
                                             formatting characters from the name."
-                .to_string(),
+                    .to_string()
+            }
         })
     })
 }
@@ -395,7 +433,13 @@ pub struct FileInfo {
 
 impl From<FileRecord> for FileInfo {
     fn from(f: FileRecord) -> FileInfo {
-        FileInfo { id: f.id, name: f.name, size: f.size, sha256: f.sha256, created_at: f.created_at }
+        FileInfo {
+            id: f.id,
+            name: f.name,
+            size: f.size,
+            sha256: f.sha256,
+            created_at: f.created_at,
+        }
     }
 }
 
@@ -437,10 +481,15 @@ async fn upload_file(
     };
     let name = checked_file_name(&params.name)?;
     let config = &uploads.config;
-    let declared: Option<u64> =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let declared: Option<u64> = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
     if declared.is_some_and(|n| n > config.max_upload_bytes) {
-        return Err(ApiError::too_large(format!("Files may be at most {} bytes.", config.max_upload_bytes)));
+        return Err(ApiError::too_large(format!(
+            "Files may be at most {} bytes.",
+            config.max_upload_bytes
+        )));
     }
     // Refused rather than queued: a waiting upload would hold its connection and buffers.
     let Ok(_slot) = uploads.slots.try_acquire() else {
@@ -450,21 +499,34 @@ async fn upload_file(
     let request_id = caller.request_id.as_str();
     let organization_id = caller.auth.organization_id;
     let quota = config.org_quota_bytes;
-    let used = state.store.organization_file_bytes(organization_id).await.map_err(|e| ApiError::internal(request_id, e))?;
+    let used = state
+        .store
+        .organization_file_bytes(organization_id)
+        .await
+        .map_err(|e| ApiError::internal(request_id, e))?;
     let room = quota.saturating_sub(used);
     if declared.is_some_and(|n| n > room) {
         return Err(ApiError::quota_exceeded(quota));
     }
 
-    let mut incoming = blobs::Incoming::create(&config.data_dir).await.map_err(|e| ApiError::internal(request_id, e))?;
+    let mut incoming = blobs::Incoming::create(&config.data_dir)
+        .await
+        .map_err(|e| ApiError::internal(request_id, e))?;
     receive(body, &mut incoming, config, room, request_id).await?;
     // Other uploads may have been recorded meanwhile. Checked again before the bytes are
     // stored, so a refused file rarely leaves a copy behind; `insert_file` has the last word.
-    let used = state.store.organization_file_bytes(organization_id).await.map_err(|e| ApiError::internal(request_id, e))?;
+    let used = state
+        .store
+        .organization_file_bytes(organization_id)
+        .await
+        .map_err(|e| ApiError::internal(request_id, e))?;
     if used.saturating_add(incoming.size()) > quota {
         return Err(ApiError::quota_exceeded(quota));
     }
-    let blob = incoming.into_blob(&config.data_dir).await.map_err(|e| ApiError::internal(request_id, e))?;
+    let blob = incoming
+        .into_blob(&config.data_dir)
+        .await
+        .map_err(|e| ApiError::internal(request_id, e))?;
     let record = state
         .store
         .insert_file(
@@ -480,7 +542,12 @@ async fn upload_file(
         .await
         .map_err(|e| ApiError::internal(request_id, e))?
         .ok_or_else(|| ApiError::quota_exceeded(quota))?;
-    tracing::info!(file_id = record.id, token_id = caller.auth.token_id, size = record.size, "file ingested");
+    tracing::info!(
+        file_id = record.id,
+        token_id = caller.auth.token_id,
+        size = record.size,
+        "file ingested"
+    );
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
@@ -501,7 +568,9 @@ async fn receive(
             Ok(None) => return Ok(()),
             // The server's own stall limit on every request body (`serve.rs`) may end the
             // wait first: the same stall, the same answer.
-            Ok(Some(Err(e))) if super::middleware::caused_by::<tower_http::timeout::TimeoutError>(&e) => {
+            Ok(Some(Err(e)))
+                if super::middleware::caused_by::<tower_http::timeout::TimeoutError>(&e) =>
+            {
                 return Err(ApiError::upload_stalled());
             }
             Ok(Some(Err(e))) => {
@@ -514,7 +583,10 @@ async fn receive(
         let Ok(chunk) = frame.into_data() else { continue };
         let received = incoming.size() + chunk.len() as u64;
         if received > config.max_upload_bytes {
-            return Err(ApiError::too_large(format!("Files may be at most {} bytes.", config.max_upload_bytes)));
+            return Err(ApiError::too_large(format!(
+                "Files may be at most {} bytes.",
+                config.max_upload_bytes
+            )));
         }
         if received > room {
             return Err(ApiError::quota_exceeded(config.org_quota_bytes));
@@ -576,7 +648,12 @@ async fn list_files(
         .list_files(caller.auth.organization_id, offset, FILES_PER_PAGE)
         .await
         .map_err(|e| ApiError::internal(&caller.request_id, e))?;
-    Ok(Json(FileList { files: files.into_iter().map(Into::into).collect(), total, page, per_page: FILES_PER_PAGE }))
+    Ok(Json(FileList {
+        files: files.into_iter().map(Into::into).collect(),
+        total,
+        page,
+        per_page: FILES_PER_PAGE,
+    }))
 }
 
 // ---------- tokens ----------
@@ -753,17 +830,23 @@ async fn create_token(
 ) -> Result<Response, ApiError> {
     caller.require_admin("manage tokens")?;
     let Json(body) = body.map_err(|e| match e {
-        JsonRejection::MissingJsonContentType(_) => ApiError::unsupported_media_type("Send JSON, as Content-Type: application/json."),
-        e if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::too_large(format!("Request bodies may be at most {} bytes.", crate::http::RPC_BODY_LIMIT))
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::unsupported_media_type("Send JSON, as Content-Type: application/json.")
         }
-        _ => ApiError::bad_request("Send JSON: {\"type\": \"api\" | \"forwarder\", \"name\": \"…\"}."),
+        e if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(format!(
+            "Request bodies may be at most {} bytes.",
+            crate::http::RPC_BODY_LIMIT
+        )),
+        _ => ApiError::bad_request(
+            "Send JSON: {\"type\": \"api\" | \"forwarder\", \"name\": \"…\"}.",
+        ),
     })?;
     // The name is checked as the console checks it (`TokenName::parse`): a 400 naming the rule.
     let generated = tokens::generate(&state.store, caller.actor(), body.kind.into(), &body.name)
         .await
         .map_err(|e| ApiError::from_token_error(e, &caller.request_id))?;
-    let body = CreatedToken { token: generated.token.clone().into(), secret: generated.secret.clone() };
+    let body =
+        CreatedToken { token: generated.token.clone().into(), secret: generated.secret.clone() };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
@@ -785,9 +868,14 @@ pub struct RevokedToken {
               (status = 404, description = "No such token in this organization.", body = ErrorBody),
               (status = 500, description = "Server error; the message carries a reference.", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn revoke_token(caller: Caller, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RevokedToken>, ApiError> {
+async fn revoke_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RevokedToken>, ApiError> {
     caller.require_admin("manage tokens")?;
-    let not_found = || ApiError::from_token_error(TokenError::Refused(AppError::NotFound), &caller.request_id);
+    let not_found =
+        || ApiError::from_token_error(TokenError::Refused(AppError::NotFound), &caller.request_id);
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let outcome = tokens::revoke(&state.store, caller.actor(), id)
         .await
@@ -814,7 +902,9 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("tw[af]_…").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("tw[af]_…").build(),
+            ),
         );
     }
 }
@@ -831,14 +921,19 @@ impl Modify for NamePatterns {
                 object.pattern = Some(pattern.clone());
             }
         };
-        let upload = openapi.paths.paths.get_mut("/api/v1/files").and_then(|path| path.post.as_mut());
-        for parameter in upload.and_then(|operation| operation.parameters.as_mut()).into_iter().flatten() {
+        let upload =
+            openapi.paths.paths.get_mut("/api/v1/files").and_then(|path| path.post.as_mut());
+        for parameter in
+            upload.and_then(|operation| operation.parameters.as_mut()).into_iter().flatten()
+        {
             if parameter.name == "name" {
                 set(parameter.schema.as_mut());
             }
         }
         let schemas = openapi.components.as_mut().map(|c| &mut c.schemas);
-        if let Some(RefOr::T(Schema::Object(request))) = schemas.and_then(|s| s.get_mut("CreateTokenRequest")) {
+        if let Some(RefOr::T(Schema::Object(request))) =
+            schemas.and_then(|s| s.get_mut("CreateTokenRequest"))
+        {
             set(request.properties.get_mut("name"));
         }
     }
@@ -857,21 +952,38 @@ mod tests {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let file_name = &doc["paths"]["/api/v1/files"]["post"]["parameters"][0]["schema"];
         let token_name = &doc["components"]["schemas"]["CreateTokenRequest"]["properties"]["name"];
-        assert_eq!((file_name["minLength"].as_u64(), file_name["maxLength"].as_u64()), (Some(1), Some(FILE_NAME_MAX as u64)));
-        assert_eq!((token_name["minLength"].as_u64(), token_name["maxLength"].as_u64()), (Some(1), Some(app::domain::TOKEN_NAME_MAX as u64)));
+        assert_eq!(
+            (file_name["minLength"].as_u64(), file_name["maxLength"].as_u64()),
+            (Some(1), Some(FILE_NAME_MAX as u64))
+        );
+        assert_eq!(
+            (token_name["minLength"].as_u64(), token_name["maxLength"].as_u64()),
+            (Some(1), Some(app::domain::TOKEN_NAME_MAX as u64))
+        );
         assert_eq!(file_name["pattern"], token_name["pattern"]);
-        let pattern = regex_lite::Regex::new(file_name["pattern"].as_str().expect("a pattern for names")).unwrap();
+        let pattern =
+            regex_lite::Regex::new(file_name["pattern"].as_str().expect("a pattern for names"))
+                .unwrap();
         let agree = |name: &str| {
             assert_eq!(pattern.is_match(name), checked_file_name(name).is_ok(), "{name:?}");
             let within_token_length = name.chars().count() <= domain::TOKEN_NAME_MAX;
-            assert_eq!(pattern.is_match(name) && within_token_length, domain::TokenName::parse(name).is_ok(), "{name:?}");
+            assert_eq!(
+                pattern.is_match(name) && within_token_length,
+                domain::TokenName::parse(name).is_ok(),
+                "{name:?}"
+            );
         };
         // Every character of the Basic Multilingual Plane; beyond it, the edges of each range
         // and a sample of the rest.
-        let edges = domain::REFUSED_IN_NAMES.iter().chain(domain::NAME_WHITESPACE).flat_map(|&(first, last)| {
-            [(first as u32).saturating_sub(1), first as u32, last as u32, last as u32 + 1]
-        });
-        let candidates = (0..=0xffff).chain((0x10000..=0x10ffff).step_by(251)).chain(edges).filter_map(char::from_u32);
+        let edges = domain::REFUSED_IN_NAMES.iter().chain(domain::NAME_WHITESPACE).flat_map(
+            |&(first, last)| {
+                [(first as u32).saturating_sub(1), first as u32, last as u32, last as u32 + 1]
+            },
+        );
+        let candidates = (0..=0xffff)
+            .chain((0x10000..=0x10ffff).step_by(251))
+            .chain(edges)
+            .filter_map(char::from_u32);
         for c in candidates {
             agree(&format!("a{c}"));
             agree(&c.to_string());
@@ -885,7 +997,11 @@ mod tests {
     fn only_too_many_uploads_asks_to_retry_after_five_seconds() {
         let busy = ApiError::too_many_uploads().into_response();
         assert_eq!(busy.headers()[header::RETRY_AFTER], "5");
-        let other = ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: "other", message: String::new() };
+        let other = ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "other",
+            message: String::new(),
+        };
         assert!(other.into_response().headers().get(header::RETRY_AFTER).is_none());
     }
 

@@ -32,7 +32,11 @@ use super::RPC_BODY_LIMIT;
 
 /// Gives each request an id (echoed in `X-Request-Id`, shown in generic error messages)
 /// and records the client's address, then logs one line per request.
-pub async fn request_context(State(proxies): State<TrustedProxies>, mut req: Request<Body>, next: Next) -> Response {
+pub async fn request_context(
+    State(proxies): State<TrustedProxies>,
+    mut req: Request<Body>,
+    next: Next,
+) -> Response {
     let id = format!("{:016x}", next_request_id());
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     if let Some(peer) = peer {
@@ -94,7 +98,9 @@ impl TrustedProxies {
         let mut client = peer;
         for value in headers.get_all("x-forwarded-for").iter().rev() {
             for entry in value.as_bytes().rsplit(|&b| b == b',') {
-                let Some(addr) = std::str::from_utf8(entry).ok().and_then(forwarded_addr) else { return peer };
+                let Some(addr) = std::str::from_utf8(entry).ok().and_then(forwarded_addr) else {
+                    return peer;
+                };
                 if !self.trusts(addr) {
                     return addr;
                 }
@@ -109,7 +115,8 @@ impl TrustedProxies {
 /// One `X-Forwarded-For` entry: an address, or an address with a port as some proxies write.
 fn forwarded_addr(entry: &str) -> Option<IpAddr> {
     let entry = entry.trim();
-    let addr = entry.parse::<IpAddr>().or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip())).ok()?;
+    let addr =
+        entry.parse::<IpAddr>().or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip())).ok()?;
     Some(addr.to_canonical())
 }
 
@@ -133,7 +140,11 @@ fn next_request_id() -> u64 {
 /// Headers every response gets. Pages set their own CSP (with the hydration nonce);
 /// anything else gets a CSP that allows nothing. Served over HTTPS (secure cookies), HSTS
 /// keeps browsers from ever trying plain HTTP again, where the session cookie could leak.
-pub async fn security_headers(State(over_https): State<bool>, req: Request<Body>, next: Next) -> Response {
+pub async fn security_headers(
+    State(over_https): State<bool>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     let is_asset = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
@@ -144,16 +155,23 @@ pub async fn security_headers(State(over_https): State<bool>, req: Request<Body>
     headers.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
     headers.insert(
         "permissions-policy",
-        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), clipboard-write=(self)"),
+        HeaderValue::from_static(
+            "camera=(), microphone=(), geolocation=(), clipboard-write=(self)",
+        ),
     );
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+            HeaderValue::from_static(
+                "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            ),
         );
     }
     if over_https {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
     // Pages and server-function answers are per user: never cache them.
     if !is_asset {
@@ -165,7 +183,11 @@ pub async fn security_headers(State(over_https): State<bool>, req: Request<Body>
 /// Bounds how long a console request (pages, server functions, static files) may take,
 /// body included: one not done within the timeout (a client sending its body slowly,
 /// say) gets 408. Outermost of the console's layers, so it also covers `rpc_body`.
-pub async fn console_timeout(State(timeout): State<Duration>, req: Request<Body>, next: Next) -> Response {
+pub async fn console_timeout(
+    State(timeout): State<Duration>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_string();
     match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(response) => response,
@@ -179,7 +201,11 @@ pub async fn console_timeout(State(timeout): State<Duration>, req: Request<Body>
 /// Bounds how many console requests are handled at once: one beyond the limit is answered
 /// 503 at once rather than queued without bound. Taken inside `rpc_body`, once the body
 /// has arrived, so a client that sends its body slowly waits without holding a place.
-pub async fn console_concurrency(State(in_flight): State<Arc<Semaphore>>, req: Request<Body>, next: Next) -> Response {
+pub async fn console_concurrency(
+    State(in_flight): State<Arc<Semaphore>>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     let Ok(_permit) = in_flight.try_acquire() else {
         let mut response = app_error(AppError::Busy);
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -235,15 +261,22 @@ pub async fn rpc_body(req: Request<Body>, next: Next) -> Response {
     if content_type.is_some_and(|value| !is_server_fn_encoding(value)) {
         return app_error(AppError::BadRequest);
     }
-    let declared_length = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared_length.is_some_and(|length| length > RPC_BODY_LIMIT as u64) {
         return app_error(AppError::TooLarge);
     }
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, RPC_BODY_LIMIT).await {
         Ok(bytes) => bytes,
-        Err(e) if caused_by::<http_body_util::LengthLimitError>(&e) => return app_error(AppError::TooLarge),
-        Err(e) if caused_by::<tower_http::timeout::TimeoutError>(&e) => return app_error(AppError::TimedOut),
+        Err(e) if caused_by::<http_body_util::LengthLimitError>(&e) => {
+            return app_error(AppError::TooLarge)
+        }
+        Err(e) if caused_by::<tower_http::timeout::TimeoutError>(&e) => {
+            return app_error(AppError::TimedOut)
+        }
         Err(e) => {
             tracing::debug!(path = %parts.uri.path(), "unreadable server function body: {e}");
             return app_error(AppError::BadRequest);
@@ -257,7 +290,8 @@ pub async fn rpc_body(req: Request<Body>, next: Next) -> Response {
 
 /// The encodings of our server functions' arguments: JSON, and forms (`PostUrl`).
 fn is_server_fn_encoding(content_type: &HeaderValue) -> bool {
-    let media_type = content_type.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim();
+    let media_type =
+        content_type.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim();
     media_type.eq_ignore_ascii_case("application/json")
         || media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
@@ -276,7 +310,11 @@ pub(crate) fn caused_by<T: StdError + 'static>(error: &(dyn StdError + 'static))
 
 /// Every server function except sign-in and setup needs a live session. The function
 /// checks again itself; this gate answers before any argument is parsed.
-pub async fn rpc_session_gate(State(state): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
+pub async fn rpc_session_gate(
+    State(state): State<AppState>,
+    mut req: Request<Body>,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
     if !path.starts_with("/rpc/") || PUBLIC_ENDPOINTS.contains(&path) {
         return next.run(req).await;
@@ -288,7 +326,8 @@ pub async fn rpc_session_gate(State(state): State<AppState>, mut req: Request<Bo
         }
         Ok(None) => app_error(AppError::Unauthorized),
         Err(e) => {
-            let request_id = req.extensions().get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
+            let request_id =
+                req.extensions().get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
             tracing::error!(%request_id, "session lookup failed: {e}");
             app_error(AppError::Internal { request_id })
         }
@@ -305,7 +344,8 @@ fn app_error(error: AppError) -> Response {
 /// until then every page leads to it); Settings needs a session; sign-in does not.
 pub async fn page_gate(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
     let path = req.uri().path();
-    let is_settings = path == "/" || path == "/settings" || path.starts_with("/settings/") || path == "/account";
+    let is_settings =
+        path == "/" || path == "/settings" || path.starts_with("/settings/") || path == "/account";
     if req.method() != Method::GET || !(is_settings || path == "/setup" || path == "/login") {
         return next.run(req).await;
     }
@@ -317,12 +357,17 @@ pub async fn page_gate(State(state): State<AppState>, req: Request<Body>, next: 
         }
     };
     if !any_user {
-        return if path == "/setup" { next.run(req).await } else { Redirect::to("/setup").into_response() };
+        return if path == "/setup" {
+            next.run(req).await
+        } else {
+            Redirect::to("/setup").into_response()
+        };
     }
     if path == "/setup" {
         return Redirect::to("/login").into_response();
     }
-    let signed_in = matches!(session::viewer_from_headers(&state, req.headers()).await, Ok(Some(_)));
+    let signed_in =
+        matches!(session::viewer_from_headers(&state, req.headers()).await, Ok(Some(_)));
     match (signed_in, is_settings) {
         (false, true) => Redirect::to("/login").into_response(),
         (true, false) => Redirect::to("/settings").into_response(),
@@ -362,8 +407,16 @@ mod tests {
         assert!(proxies.trusts(addr("127.0.0.1")) && !proxies.trusts(addr("127.0.0.2")));
         assert!(proxies.trusts(addr("::1")) && !proxies.trusts(addr("11.0.0.1")));
         assert!(TrustedProxies::parse("").unwrap().0.is_empty());
-        for bad in ["10.0.0.0/33", "fd00::/129", "10.0.0", "nonsense", "10.0.0.0/8;11.0.0.0/8", "localhost"] {
-            let error = TrustedProxies::parse(bad).err().unwrap_or_else(|| panic!("{bad} accepted"));
+        for bad in [
+            "10.0.0.0/33",
+            "fd00::/129",
+            "10.0.0",
+            "nonsense",
+            "10.0.0.0/8;11.0.0.0/8",
+            "localhost",
+        ] {
+            let error =
+                TrustedProxies::parse(bad).err().unwrap_or_else(|| panic!("{bad} accepted"));
             assert!(error.contains("CIDR"), "{error}");
         }
     }
@@ -402,7 +455,11 @@ mod tests {
             (proxy, &["203.0.113.7/32"], "127.0.0.1"),
         ];
         for (peer, values, expected) in cases {
-            assert_eq!(proxies.client_addr(*peer, &forwarded(values)), addr(expected), "{peer} {values:?}");
+            assert_eq!(
+                proxies.client_addr(*peer, &forwarded(values)),
+                addr(expected),
+                "{peer} {values:?}"
+            );
         }
         // Bytes that are not text: only the entry they are in is unreadable.
         let not_text = |value: &[u8]| {
@@ -431,8 +488,14 @@ mod tests {
         assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "same-site")])));
-        assert!(!is_cross_site(&headers(&[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")])));
-        assert!(is_cross_site(&headers(&[("origin", "https://evil.example"), ("host", "127.0.0.1:3000")])));
+        assert!(!is_cross_site(&headers(&[
+            ("origin", "http://127.0.0.1:3000"),
+            ("host", "127.0.0.1:3000")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:3000")
+        ])));
         assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "127.0.0.1:3000")])));
     }
 }

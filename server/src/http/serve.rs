@@ -30,7 +30,12 @@ pub struct Timeouts {
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the open connections
 /// finish their requests.
-pub async fn serve(mut listener: TcpListener, router: Router, timeouts: Timeouts, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    mut listener: TcpListener,
+    router: Router,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(timeouts.header);
     let connections = GracefulShutdown::new();

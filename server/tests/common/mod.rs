@@ -49,7 +49,9 @@ fn capture_logs() {
         // Everything the server logs, at every level; the test's own HTTP client (reqwest and
         // its cookie jar, which log cookies they receive) is not the server and is left out.
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace,cookie_store=off,reqwest=off"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "trace,cookie_store=off,reqwest=off",
+            ))
             .with_ansi(false)
             .with_writer(|| LogSink)
             .try_init();
@@ -64,7 +66,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
     capture_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut args = ServeArgs {
-        database: DatabaseArgs { database_url: format!("sqlite:{}", dir.path().join("tokenwell.db").display()) },
+        database: DatabaseArgs {
+            database_url: format!("sqlite:{}", dir.path().join("tokenwell.db").display()),
+        },
         addr: "127.0.0.1:0".parse().unwrap(),
         site_root: dir.path().join("site"),
         secure_cookies: false,
@@ -138,7 +142,11 @@ impl TestApp {
     pub async fn signed_in(&self, email: &str) -> Client {
         let c = client();
         let res = self.login(&c, email, PASSWORD).await;
-        assert!(res.status().is_success() || res.status().is_redirection(), "sign-in failed: {}", res.status());
+        assert!(
+            res.status().is_success() || res.status().is_redirection(),
+            "sign-in failed: {}",
+            res.status()
+        );
         c
     }
 

@@ -99,25 +99,39 @@ impl Store {
         .bind(i64::try_from(quota_bytes).unwrap_or(i64::MAX))
         .fetch_optional(&self.write)
         .await?;
-        Ok(id.map(|id| FileRecord { id, name: name.to_string(), size, sha256: sha256.to_string(), created_at: now }))
+        Ok(id.map(|id| FileRecord {
+            id,
+            name: name.to_string(),
+            size,
+            sha256: sha256.to_string(),
+            created_at: now,
+        }))
     }
 
     /// The bytes the organization's files take, as its storage quota counts them: every
     /// recorded file at its size, even when several share one stored copy.
     pub async fn organization_file_bytes(&self, organization_id: i64) -> Result<u64, sqlx::Error> {
-        let used: i64 = sqlx::query_scalar("SELECT coalesce(sum(size), 0) FROM files WHERE organization_id = ?1")
-            .bind(organization_id)
-            .fetch_one(&self.read)
-            .await?;
+        let used: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(size), 0) FROM files WHERE organization_id = ?1",
+        )
+        .bind(organization_id)
+        .fetch_one(&self.read)
+        .await?;
         Ok(used.max(0) as u64)
     }
 
     /// The organization's files, newest first.
-    pub async fn list_files(&self, organization_id: i64, offset: u64, limit: u32) -> Result<(Vec<FileRecord>, u64), sqlx::Error> {
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM files WHERE organization_id = ?1")
-            .bind(organization_id)
-            .fetch_one(&self.read)
-            .await?;
+    pub async fn list_files(
+        &self,
+        organization_id: i64,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<FileRecord>, u64), sqlx::Error> {
+        let total: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM files WHERE organization_id = ?1")
+                .bind(organization_id)
+                .fetch_one(&self.read)
+                .await?;
         let rows = sqlx::query(
             "SELECT id, name, size, sha256, created_at FROM files WHERE organization_id = ?1 \
              ORDER BY id DESC LIMIT ?2 OFFSET ?3",
@@ -129,7 +143,13 @@ impl Store {
         .await?;
         let files = rows
             .iter()
-            .map(|r| FileRecord { id: r.get(0), name: r.get(1), size: r.get(2), sha256: r.get(3), created_at: r.get(4) })
+            .map(|r| FileRecord {
+                id: r.get(0),
+                name: r.get(1),
+                size: r.get(2),
+                sha256: r.get(3),
+                created_at: r.get(4),
+            })
             .collect();
         Ok((files, total as u64))
     }
@@ -145,15 +165,21 @@ mod tests {
     async fn the_quota_counts_every_file_of_the_organization_and_refuses_the_one_beyond_it() {
         let (store, _dir) = fresh_store().await;
         let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
-        let bob = store.create_user("Globex", "Bob", "bob@globex.test", "h", Role::Admin, 0).await.unwrap();
+        let bob = store
+            .create_user("Globex", "Bob", "bob@globex.test", "h", Role::Admin, 0)
+            .await
+            .unwrap();
         let org_of = |user: i64| {
-            sqlx::query_scalar::<_, i64>("SELECT organization_id FROM users WHERE id = ?1").bind(user).fetch_one(&store.read)
+            sqlx::query_scalar::<_, i64>("SELECT organization_id FROM users WHERE id = ?1")
+                .bind(user)
+                .fetch_one(&store.read)
         };
         let (org, other_org) = (org_of(ada).await.unwrap(), org_of(bob).await.unwrap());
         let name = |n: &str| TokenName::parse(n).unwrap();
         let secret = || TokenSecret::generate(TokenKind::Api).unwrap();
         let ada_token = store.create_token(org, ada, &name("cli"), &secret(), 0).await.unwrap().id;
-        let bob_token = store.create_token(other_org, bob, &name("cli"), &secret(), 0).await.unwrap().id;
+        let bob_token =
+            store.create_token(other_org, bob, &name("cli"), &secret(), 0).await.unwrap().id;
         let file = |org: i64, token: i64, user: i64, size: i64, quota: u64| {
             let store = store.clone();
             async move { store.insert_file(org, "f", size, "ab", token, user, 0, quota).await.unwrap() }
@@ -161,14 +187,18 @@ mod tests {
 
         assert_eq!(store.organization_file_bytes(org).await.unwrap(), 0);
         assert!(file(org, ada_token, ada, 60, 100).await.is_some());
-        assert!(file(org, ada_token, ada, 40, 100).await.is_some(), "exactly at the quota is allowed");
+        assert!(
+            file(org, ada_token, ada, 40, 100).await.is_some(),
+            "exactly at the quota is allowed"
+        );
         assert_eq!(file(org, ada_token, ada, 1, 100).await, None);
         assert!(file(org, ada_token, ada, 0, 100).await.is_some());
         assert_eq!(store.organization_file_bytes(org).await.unwrap(), 100);
         // Another organization's files are not counted.
         assert!(file(other_org, bob_token, bob, 100, 100).await.is_some());
         assert_eq!(store.organization_file_bytes(org).await.unwrap(), 100);
-        let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM files").fetch_one(&store.read).await.unwrap();
+        let recorded: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM files").fetch_one(&store.read).await.unwrap();
         assert_eq!(recorded, 4);
     }
 
@@ -176,14 +206,24 @@ mod tests {
     async fn concurrent_uploads_cannot_take_the_organization_over_its_quota() {
         let (store, _dir) = fresh_store().await;
         let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
-        let org: i64 = sqlx::query_scalar("SELECT organization_id FROM users WHERE id = ?1").bind(ada).fetch_one(&store.read).await.unwrap();
+        let org: i64 = sqlx::query_scalar("SELECT organization_id FROM users WHERE id = ?1")
+            .bind(ada)
+            .fetch_one(&store.read)
+            .await
+            .unwrap();
         let secret = TokenSecret::generate(TokenKind::Api).unwrap();
-        let token = store.create_token(org, ada, &TokenName::parse("cli").unwrap(), &secret, 0).await.unwrap().id;
+        let token = store
+            .create_token(org, ada, &TokenName::parse("cli").unwrap(), &secret, 0)
+            .await
+            .unwrap()
+            .id;
         // 30 uploads of 10 bytes race for a quota of 100: each saw room before it began.
         let attempts: Vec<_> = (0..30)
             .map(|_| {
                 let store = store.clone();
-                tokio::spawn(async move { store.insert_file(org, "f", 10, "ab", token, ada, 0, 100).await.unwrap() })
+                tokio::spawn(async move {
+                    store.insert_file(org, "f", 10, "ab", token, ada, 0, 100).await.unwrap()
+                })
             })
             .collect();
         let mut recorded = 0;

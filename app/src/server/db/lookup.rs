@@ -26,7 +26,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Idle connections kept for reuse; more only appear under more parallelism than this.
 const MAX_IDLE: usize = 16;
 
-const TOKEN_BY_DIGEST: &str = "SELECT t.id, t.name, t.kind, t.revoked_at IS NOT NULL, o.id, o.name, \
+const TOKEN_BY_DIGEST: &str =
+    "SELECT t.id, t.name, t.kind, t.revoked_at IS NOT NULL, o.id, o.name, \
             p.id, p.name, p.kind, p.role, p.status = 'active' \
      FROM tokens t \
      JOIN organizations o ON o.id = t.organization_id \
@@ -81,13 +82,15 @@ impl Lookup {
                     Ok(TokenAuth {
                         token_id: r.get(0)?,
                         token_name: r.get(1)?,
-                        kind: TokenKind::parse(r.get_ref(2)?.as_str()?).unwrap_or(TokenKind::Forwarder),
+                        kind: TokenKind::parse(r.get_ref(2)?.as_str()?)
+                            .unwrap_or(TokenKind::Forwarder),
                         revoked: r.get(3)?,
                         organization_id: r.get(4)?,
                         organization_name: r.get(5)?,
                         principal_id: r.get(6)?,
                         principal_name: r.get(7)?,
-                        principal_kind: UserKind::parse(r.get_ref(8)?.as_str()?).unwrap_or(UserKind::Forwarder),
+                        principal_kind: UserKind::parse(r.get_ref(8)?.as_str()?)
+                            .unwrap_or(UserKind::Forwarder),
                         principal_role: r.get_ref(9)?.as_str_or_null()?.and_then(Role::parse),
                         principal_active: r.get(10)?,
                     })

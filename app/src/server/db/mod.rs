@@ -27,7 +27,9 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlit
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("unsupported database URL {0:?}: use sqlite:PATH (PostgreSQL support is not built yet)")]
+    #[error(
+        "unsupported database URL {0:?}: use sqlite:PATH (PostgreSQL support is not built yet)"
+    )]
     Unsupported(String),
     #[error("cannot open the database: {0}")]
     Connect(#[from] sqlx::Error),
@@ -179,16 +181,22 @@ mod tests {
         // 2 is FULL, 1 is NORMAL; still so after the connections have been used.
         assert_eq!(synchronous(&store.write).await, 2);
         assert_eq!(synchronous(&store.read).await, 1);
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.read).await.unwrap();
+        let mode: String =
+            sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.read).await.unwrap();
         assert_eq!(mode, "wal");
         let secret = TokenSecret::generate(TokenKind::Api).unwrap();
-        let token = store.create_token(1, ada, &TokenName::parse("ci").unwrap(), &secret, 1).await.unwrap();
+        let token =
+            store.create_token(1, ada, &TokenName::parse("ci").unwrap(), &secret, 1).await.unwrap();
         store.revoke_token(1, token.id, ada, 2).await.unwrap().unwrap();
         assert_eq!(synchronous(&store.write).await, 2);
         assert_eq!(synchronous(&store.read).await, 1);
         // Reads see the write as before.
         let revoked: Option<i64> =
-            sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE id = ?1").bind(token.id).fetch_one(&store.read).await.unwrap();
+            sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE id = ?1")
+                .bind(token.id)
+                .fetch_one(&store.read)
+                .await
+                .unwrap();
         assert_eq!(revoked, Some(2));
     }
 
@@ -203,7 +211,10 @@ mod tests {
         let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
         for round in 0..3 {
             for mode in ["NORMAL", "FULL"] {
-                sqlx::query(&format!("PRAGMA synchronous = {mode}")).execute(&store.write).await.unwrap();
+                sqlx::query(&format!("PRAGMA synchronous = {mode}"))
+                    .execute(&store.write)
+                    .await
+                    .unwrap();
                 let started = std::time::Instant::now();
                 for i in 0..N {
                     let name = TokenName::parse(&format!("bench-{round}-{mode}-{i}")).unwrap();

@@ -43,7 +43,9 @@ fn list_filter(query: &TokenQuery) -> String {
     }
     sql.push_str(match query.status {
         TokenStatusFilter::Active => " AND t.revoked_at IS NULL",
-        TokenStatusFilter::Unused => " AND t.revoked_at IS NULL AND (t.last_used_at IS NULL OR t.last_used_at < ?)",
+        TokenStatusFilter::Unused => {
+            " AND t.revoked_at IS NULL AND (t.last_used_at IS NULL OR t.last_used_at < ?)"
+        }
         TokenStatusFilter::Revoked => " AND t.revoked_at IS NOT NULL",
         TokenStatusFilter::All => "",
     });
@@ -120,7 +122,8 @@ impl Store {
                 CreateTokenError::Database(e)
             }
         })?;
-        let row = fetch_row(&mut *tx, organization_id, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+        let row =
+            fetch_row(&mut *tx, organization_id, id).await?.ok_or(sqlx::Error::RowNotFound)?;
         tx.commit().await?;
         Ok(row)
     }
@@ -139,13 +142,27 @@ impl Store {
         let per_page = TOKENS_PER_PAGE as u64;
         let requested = (query.page.max(1) as u64 - 1) * per_page;
         let count_sql = format!("SELECT count(*) FROM tokens t WHERE {filter}");
-        let page_sql = format!("SELECT {ROW_COLUMNS} {ROW_JOINS} WHERE {filter} ORDER BY t.id DESC LIMIT ? OFFSET ?");
-        let count = bind_filter(sqlx::query_as::<_, (i64,)>(&count_sql), organization_id, query, &needle, unused_before)
-            .fetch_one(&self.read);
-        let page = bind_filter(sqlx::query_as::<_, TokenRowRecord>(&page_sql), organization_id, query, &needle, unused_before)
-            .bind(per_page as i64)
-            .bind(requested as i64)
-            .fetch_all(&self.read);
+        let page_sql = format!(
+            "SELECT {ROW_COLUMNS} {ROW_JOINS} WHERE {filter} ORDER BY t.id DESC LIMIT ? OFFSET ?"
+        );
+        let count = bind_filter(
+            sqlx::query_as::<_, (i64,)>(&count_sql),
+            organization_id,
+            query,
+            &needle,
+            unused_before,
+        )
+        .fetch_one(&self.read);
+        let page = bind_filter(
+            sqlx::query_as::<_, TokenRowRecord>(&page_sql),
+            organization_id,
+            query,
+            &needle,
+            unused_before,
+        )
+        .bind(per_page as i64)
+        .bind(requested as i64)
+        .fetch_all(&self.read);
         let ((total,), rows) = tokio::try_join!(count, page)?;
         let total = total as u64;
         let offset = super::users::clamp_offset(requested, total, TOKENS_PER_PAGE);
@@ -153,11 +170,17 @@ impl Store {
             rows
         } else {
             // Asked past the end: show the last page instead.
-            bind_filter(sqlx::query_as::<_, TokenRowRecord>(&page_sql), organization_id, query, &needle, unused_before)
-                .bind(per_page as i64)
-                .bind(offset as i64)
-                .fetch_all(&self.read)
-                .await?
+            bind_filter(
+                sqlx::query_as::<_, TokenRowRecord>(&page_sql),
+                organization_id,
+                query,
+                &needle,
+                unused_before,
+            )
+            .bind(per_page as i64)
+            .bind(offset as i64)
+            .fetch_all(&self.read)
+            .await?
         };
         Ok(TokenListing {
             rows: rows.into_iter().map(|r| r.0).collect(),
@@ -192,12 +215,20 @@ impl Store {
         Ok(row.map(|token| RevokeOutcome { token, revoked_now: changed == 1 }))
     }
 
-    pub async fn token(&self, organization_id: i64, id: i64) -> Result<Option<TokenRow>, sqlx::Error> {
+    pub async fn token(
+        &self,
+        organization_id: i64,
+        id: i64,
+    ) -> Result<Option<TokenRow>, sqlx::Error> {
         fetch_row(&self.read, organization_id, id).await
     }
 }
 
-async fn fetch_row<'e, E>(executor: E, organization_id: i64, id: i64) -> Result<Option<TokenRow>, sqlx::Error>
+async fn fetch_row<'e, E>(
+    executor: E,
+    organization_id: i64,
+    id: i64,
+) -> Result<Option<TokenRow>, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
@@ -246,7 +277,8 @@ impl Store {
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.begin_write().await?;
         for i in 0..count {
-            let secret = TokenSecret::generate(TokenKind::Api).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+            let secret = TokenSecret::generate(TokenKind::Api)
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
             let name = format!("seed-{i:06}");
             sqlx::query(
                 "INSERT INTO tokens (organization_id, kind, name, name_key, hint, digest, created_by, \
@@ -279,7 +311,13 @@ mod tests {
             .unwrap()
     }
 
-    async fn make(store: &Store, org: i64, user: i64, kind: TokenKind, name: &str) -> Result<TokenRow, CreateTokenError> {
+    async fn make(
+        store: &Store,
+        org: i64,
+        user: i64,
+        kind: TokenKind,
+        name: &str,
+    ) -> Result<TokenRow, CreateTokenError> {
         let secret = TokenSecret::generate(kind).unwrap();
         store.create_token(org, user, &TokenName::parse(name).unwrap(), &secret, 100).await
     }
@@ -328,10 +366,7 @@ mod tests {
         assert_eq!(count(&store, "SELECT count(*) FROM users WHERE kind = 'forwarder'").await, 1);
         // An API/CLI token acts as its creator.
         make(&store, org, ada, TokenKind::Api, "cli").await.unwrap();
-        assert_eq!(
-            count(&store, "SELECT principal_id FROM tokens WHERE name = 'cli'").await,
-            ada
-        );
+        assert_eq!(count(&store, "SELECT principal_id FROM tokens WHERE name = 'cli'").await, ada);
     }
 
     #[tokio::test]
@@ -354,7 +389,10 @@ mod tests {
     async fn organizations_see_nothing_of_each_other() {
         let (store, _dir) = fresh_store().await;
         let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
-        let hank = store.create_user("Globex", "Hank", "hank@globex.test", "h", crate::model::Role::Admin, 0).await.unwrap();
+        let hank = store
+            .create_user("Globex", "Hank", "hank@globex.test", "h", crate::model::Role::Admin, 0)
+            .await
+            .unwrap();
         let acme = org_of(&store, ada).await;
         let globex = org_of(&store, hank).await;
         let t = make(&store, acme, ada, TokenKind::Api, "shared-name").await.unwrap();
@@ -379,31 +417,56 @@ mod tests {
         let r = make(&store, org, ada, TokenKind::Api, "Old-Seed-Thing").await.unwrap();
         store.revoke_token(org, r.id, ada, 300).await.unwrap();
 
-        let q = |q: &str, kind: Option<TokenKind>, status: TokenStatusFilter, page: u32| TokenQuery {
-            q: q.into(),
-            kind,
-            status,
-            page,
+        let q = |q: &str, kind: Option<TokenKind>, status: TokenStatusFilter, page: u32| {
+            TokenQuery { q: q.into(), kind, status, page }
         };
-        let first = store.list_tokens(org, &q("", None, TokenStatusFilter::Active, 1), 1_000).await.unwrap();
+        let first = store
+            .list_tokens(org, &q("", None, TokenStatusFilter::Active, 1), 1_000)
+            .await
+            .unwrap();
         assert_eq!(first.total, 61);
         assert_eq!(first.rows.len(), 25);
         assert_eq!(first.rows[0].id, f.id, "newest first");
-        let last = store.list_tokens(org, &q("", None, TokenStatusFilter::Active, 3), 1_000).await.unwrap();
+        let last = store
+            .list_tokens(org, &q("", None, TokenStatusFilter::Active, 3), 1_000)
+            .await
+            .unwrap();
         assert_eq!(last.rows.len(), 11);
-        let beyond = store.list_tokens(org, &q("", None, TokenStatusFilter::Active, 99), 1_000).await.unwrap();
+        let beyond = store
+            .list_tokens(org, &q("", None, TokenStatusFilter::Active, 99), 1_000)
+            .await
+            .unwrap();
         assert_eq!((beyond.page, beyond.rows.len()), (3, 11));
-        let named = store.list_tokens(org, &q("SEED-00001", None, TokenStatusFilter::Active, 1), 1_000).await.unwrap();
+        let named = store
+            .list_tokens(org, &q("SEED-00001", None, TokenStatusFilter::Active, 1), 1_000)
+            .await
+            .unwrap();
         assert_eq!(named.total, 10);
-        let seed_all = store.list_tokens(org, &q("seed", None, TokenStatusFilter::All, 1), 1_000).await.unwrap();
+        let seed_all = store
+            .list_tokens(org, &q("seed", None, TokenStatusFilter::All, 1), 1_000)
+            .await
+            .unwrap();
         assert_eq!(seed_all.total, 61);
-        let revoked = store.list_tokens(org, &q("", None, TokenStatusFilter::Revoked, 1), 1_000).await.unwrap();
+        let revoked = store
+            .list_tokens(org, &q("", None, TokenStatusFilter::Revoked, 1), 1_000)
+            .await
+            .unwrap();
         assert_eq!(revoked.total, 1);
         assert_eq!(revoked.rows[0].name, "Old-Seed-Thing");
-        let forwarders = store.list_tokens(org, &q("", Some(TokenKind::Forwarder), TokenStatusFilter::All, 1), 1_000).await.unwrap();
+        let forwarders = store
+            .list_tokens(org, &q("", Some(TokenKind::Forwarder), TokenStatusFilter::All, 1), 1_000)
+            .await
+            .unwrap();
         assert_eq!(forwarders.total, 1);
         // LIKE wildcards in the filter are plain characters.
-        assert_eq!(store.list_tokens(org, &q("%", None, TokenStatusFilter::All, 1), 1_000).await.unwrap().total, 0);
+        assert_eq!(
+            store
+                .list_tokens(org, &q("%", None, TokenStatusFilter::All, 1), 1_000)
+                .await
+                .unwrap()
+                .total,
+            0
+        );
     }
 
     #[tokio::test]
@@ -411,17 +474,30 @@ mod tests {
         let (store, _dir) = fresh_store().await;
         let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
         let org = org_of(&store, ada).await;
-        let bob = store.create_user("Acme", "Bob", "bob@acme.test", "h", Role::Admin, 0).await.unwrap();
+        let bob =
+            store.create_user("Acme", "Bob", "bob@acme.test", "h", Role::Admin, 0).await.unwrap();
         let secret = TokenSecret::generate(TokenKind::Api).unwrap();
-        let row = store.create_token(org, bob, &TokenName::parse("ci").unwrap(), &secret, 100).await.unwrap();
+        let row = store
+            .create_token(org, bob, &TokenName::parse("ci").unwrap(), &secret, 100)
+            .await
+            .unwrap();
         let digest = secret.digest();
 
         let auth = store.token_by_digest(&digest).unwrap().expect("found");
-        assert_eq!((auth.token_id, auth.principal_id, auth.organization_name.as_str()), (row.id, bob, "Acme"));
-        assert_eq!((auth.kind, auth.principal_role, auth.principal_active, auth.revoked), (TokenKind::Api, Some(Role::Admin), true, false));
+        assert_eq!(
+            (auth.token_id, auth.principal_id, auth.organization_name.as_str()),
+            (row.id, bob, "Acme")
+        );
+        assert_eq!(
+            (auth.kind, auth.principal_role, auth.principal_active, auth.revoked),
+            (TokenKind::Api, Some(Role::Admin), true, false)
+        );
 
         store.set_role(org, ada, bob, Role::ReadOnly).await.unwrap();
-        assert_eq!(store.token_by_digest(&digest).unwrap().unwrap().principal_role, Some(Role::ReadOnly));
+        assert_eq!(
+            store.token_by_digest(&digest).unwrap().unwrap().principal_role,
+            Some(Role::ReadOnly)
+        );
         store.set_status(org, ada, bob, UserStatus::Disabled).await.unwrap();
         assert!(!store.token_by_digest(&digest).unwrap().unwrap().principal_active);
         store.revoke_token(org, row.id, ada, 200).await.unwrap().unwrap();

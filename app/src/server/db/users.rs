@@ -45,14 +45,14 @@ impl Store {
         now: i64,
     ) -> Result<i64, CreateAdminError> {
         let mut tx = self.begin_write().await?;
-        let exists: i64 = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
-            .fetch_one(&mut *tx)
-            .await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)").fetch_one(&mut *tx).await?;
         if exists != 0 {
             return Err(CreateAdminError::AlreadySetUp);
         }
         let org_id = find_or_create_org(&mut tx, organization, now).await?;
-        let user_id = insert_person(&mut tx, org_id, name, email, password_hash, Role::Admin, now).await?;
+        let user_id =
+            insert_person(&mut tx, org_id, name, email, password_hash, Role::Admin, now).await?;
         tx.commit().await?;
         Ok(user_id)
     }
@@ -103,11 +103,12 @@ impl Store {
         let q = q.trim().to_lowercase();
         const FILTER: &str = "u.organization_id = ?1 AND (?2 = '' OR instr(lower(u.name), ?2) > 0 \
                               OR instr(coalesce(u.email, ''), ?2) > 0)";
-        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users u WHERE {FILTER}"))
-            .bind(organization_id)
-            .bind(&q)
-            .fetch_one(&self.read)
-            .await?;
+        let total: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM users u WHERE {FILTER}"))
+                .bind(organization_id)
+                .bind(&q)
+                .fetch_one(&self.read)
+                .await?;
         let offset = clamp_offset(offset, total as u64, limit);
         let rows = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users u {USER_JOINS} WHERE {FILTER} \
@@ -138,8 +139,10 @@ pub const SELF_DEMOTE: &str = "You cannot change your own role. Ask another admi
 pub const SELF_DISABLE: &str = "You cannot disable yourself. Ask another admin to do it.";
 pub const LAST_ADMIN: &str =
     "This is the organization's only active admin. Make another user an admin first, so someone can still manage the organization.";
-pub const SERVICE_ROLE: &str = "Forwarder Service Accounts have no role: they can only ingest files.";
-pub const SERVICE_PASSWORD: &str = "Forwarder Service Accounts have no password: they never sign in.";
+pub const SERVICE_ROLE: &str =
+    "Forwarder Service Accounts have no role: they can only ingest files.";
+pub const SERVICE_PASSWORD: &str =
+    "Forwarder Service Accounts have no password: they never sign in.";
 pub const SELF_RESET: &str = "Change your own password on your account page.";
 
 impl Store {
@@ -154,8 +157,10 @@ impl Store {
         now: i64,
     ) -> Result<UserRow, CreateAdminError> {
         let mut tx = self.begin_write().await?;
-        let id = insert_user(&mut tx, organization_id, name, email, password_hash, role, true, now).await?;
-        let row = fetch_user(&mut tx, organization_id, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+        let id = insert_user(&mut tx, organization_id, name, email, password_hash, role, true, now)
+            .await?;
+        let row =
+            fetch_user(&mut tx, organization_id, id).await?.ok_or(sqlx::Error::RowNotFound)?;
         tx.commit().await?;
         Ok(row)
     }
@@ -170,7 +175,9 @@ impl Store {
         role: Role,
     ) -> Result<UserRow, UserChangeError> {
         let mut tx = self.begin_write().await?;
-        let user = fetch_user(&mut tx, organization_id, user_id).await?.ok_or(UserChangeError::NotFound)?;
+        let user = fetch_user(&mut tx, organization_id, user_id)
+            .await?
+            .ok_or(UserChangeError::NotFound)?;
         if user.kind == UserKind::Forwarder {
             return Err(UserChangeError::Refused(SERVICE_ROLE));
         }
@@ -180,7 +187,10 @@ impl Store {
         if user_id == actor_id {
             return Err(UserChangeError::Refused(SELF_DEMOTE));
         }
-        if user.role == Some(Role::Admin) && user.status == UserStatus::Active && active_admins(&mut tx, organization_id).await? <= 1 {
+        if user.role == Some(Role::Admin)
+            && user.status == UserStatus::Active
+            && active_admins(&mut tx, organization_id).await? <= 1
+        {
             return Err(UserChangeError::Refused(LAST_ADMIN));
         }
         sqlx::query("UPDATE users SET role = ?1 WHERE id = ?2 AND organization_id = ?3")
@@ -189,7 +199,9 @@ impl Store {
             .bind(organization_id)
             .execute(&mut *tx)
             .await?;
-        let user = fetch_user(&mut tx, organization_id, user_id).await?.ok_or(UserChangeError::NotFound)?;
+        let user = fetch_user(&mut tx, organization_id, user_id)
+            .await?
+            .ok_or(UserChangeError::NotFound)?;
         tx.commit().await?;
         Ok(user)
     }
@@ -205,7 +217,9 @@ impl Store {
         status: UserStatus,
     ) -> Result<UserRow, UserChangeError> {
         let mut tx = self.begin_write().await?;
-        let user = fetch_user(&mut tx, organization_id, user_id).await?.ok_or(UserChangeError::NotFound)?;
+        let user = fetch_user(&mut tx, organization_id, user_id)
+            .await?
+            .ok_or(UserChangeError::NotFound)?;
         if user.status == status {
             return Ok(user);
         }
@@ -213,10 +227,14 @@ impl Store {
             if user_id == actor_id {
                 return Err(UserChangeError::Refused(SELF_DISABLE));
             }
-            if user.role == Some(Role::Admin) && active_admins(&mut tx, organization_id).await? <= 1 {
+            if user.role == Some(Role::Admin) && active_admins(&mut tx, organization_id).await? <= 1
+            {
                 return Err(UserChangeError::Refused(LAST_ADMIN));
             }
-            sqlx::query("DELETE FROM sessions WHERE user_id = ?1").bind(user_id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
         }
         sqlx::query("UPDATE users SET status = ?1 WHERE id = ?2 AND organization_id = ?3")
             .bind(status.as_str())
@@ -224,7 +242,9 @@ impl Store {
             .bind(organization_id)
             .execute(&mut *tx)
             .await?;
-        let user = fetch_user(&mut tx, organization_id, user_id).await?.ok_or(UserChangeError::NotFound)?;
+        let user = fetch_user(&mut tx, organization_id, user_id)
+            .await?
+            .ok_or(UserChangeError::NotFound)?;
         tx.commit().await?;
         Ok(user)
     }
@@ -239,7 +259,12 @@ impl Store {
 
     /// Sets the password a person chose and ends every session of theirs; the caller starts
     /// a new one (a new session id) for the request that made the change.
-    pub async fn set_password(&self, user_id: i64, password_hash: &str, now: i64) -> Result<(), sqlx::Error> {
+    pub async fn set_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE users SET password_hash = ?1, must_change_password = 0, password_set_at = ?3 \
@@ -250,7 +275,10 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?1").bind(user_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await
     }
 
@@ -266,7 +294,9 @@ impl Store {
         now: i64,
     ) -> Result<UserRow, UserChangeError> {
         let mut tx = self.begin_write().await?;
-        let user = fetch_user(&mut tx, organization_id, user_id).await?.ok_or(UserChangeError::NotFound)?;
+        let user = fetch_user(&mut tx, organization_id, user_id)
+            .await?
+            .ok_or(UserChangeError::NotFound)?;
         if user.kind == UserKind::Forwarder {
             return Err(UserChangeError::Refused(SERVICE_PASSWORD));
         }
@@ -283,7 +313,10 @@ impl Store {
         .bind(organization_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?1").bind(user_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -312,7 +345,11 @@ fn user_row(r: &sqlx::sqlite::SqliteRow) -> UserRow {
         role: r.get::<Option<String>, _>(4).and_then(|s| Role::parse(&s)),
         status: UserStatus::parse(r.get(5)).unwrap_or(UserStatus::Disabled),
         created_at: r.get(6),
-        token: r.get::<Option<i64>, _>(7).map(|id| LinkedToken { id, name: r.get(8), revoked: r.get(9) }),
+        token: r.get::<Option<i64>, _>(7).map(|id| LinkedToken {
+            id,
+            name: r.get(8),
+            revoked: r.get(9),
+        }),
     }
 }
 
@@ -332,7 +369,10 @@ async fn fetch_user(
 }
 
 /// Active admins of the organization.
-async fn active_admins(conn: &mut sqlx::SqliteConnection, organization_id: i64) -> Result<i64, sqlx::Error> {
+async fn active_admins(
+    conn: &mut sqlx::SqliteConnection,
+    organization_id: i64,
+) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT count(*) FROM users WHERE organization_id = ?1 AND role = 'admin' AND status = 'active' AND kind = 'user'",
     )
@@ -347,19 +387,22 @@ async fn find_or_create_org(
     now: i64,
 ) -> Result<i64, sqlx::Error> {
     let key = name.to_lowercase();
-    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM organizations WHERE name_key = ?1")
-        .bind(&key)
-        .fetch_optional(&mut *tx)
-        .await?
+    if let Some(id) =
+        sqlx::query_scalar::<_, i64>("SELECT id FROM organizations WHERE name_key = ?1")
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await?
     {
         return Ok(id);
     }
-    sqlx::query_scalar("INSERT INTO organizations (name, name_key, created_at) VALUES (?1, ?2, ?3) RETURNING id")
-        .bind(name)
-        .bind(&key)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
+    sqlx::query_scalar(
+        "INSERT INTO organizations (name, name_key, created_at) VALUES (?1, ?2, ?3) RETURNING id",
+    )
+    .bind(name)
+    .bind(&key)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
 }
 
 async fn insert_person(
@@ -491,9 +534,18 @@ mod tests {
         let enabled = store.set_status(org, ada, bob.id, UserStatus::Active).await.unwrap();
         assert_eq!(enabled.status, UserStatus::Active);
         // Another organization's user is unknown here.
-        let hank = store.create_user("Globex", "Hank", "hank@globex.test", "h", Role::Admin, 3).await.unwrap();
-        assert!(matches!(store.set_status(org, ada, hank, UserStatus::Disabled).await, Err(UserChangeError::NotFound)));
-        assert!(matches!(store.set_role(org, ada, hank, Role::Member).await, Err(UserChangeError::NotFound)));
+        let hank = store
+            .create_user("Globex", "Hank", "hank@globex.test", "h", Role::Admin, 3)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.set_status(org, ada, hank, UserStatus::Disabled).await,
+            Err(UserChangeError::NotFound)
+        ));
+        assert!(matches!(
+            store.set_role(org, ada, hank, Role::Member).await,
+            Err(UserChangeError::NotFound)
+        ));
     }
 
     #[test]

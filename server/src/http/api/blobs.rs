@@ -91,7 +91,10 @@ impl Incoming {
             if holds(&path, size, &sha256).await {
                 return Ok(Blob { sha256, size });
             }
-            tracing::warn!(sha256, "the stored copy of a file did not match its digest; replacing it");
+            tracing::warn!(
+                sha256,
+                "the stored copy of a file did not match its digest; replacing it"
+            );
         }
         create_dir_durably(&dir).await?;
         tokio::fs::rename(&self.partial.path, &path).await?;
@@ -151,7 +154,9 @@ fn parent_of(path: &Path) -> &Path {
 #[cfg(unix)]
 async fn sync_dir(dir: &Path) -> io::Result<()> {
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all()).await.map_err(io::Error::other)?
+    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+        .await
+        .map_err(io::Error::other)?
 }
 
 /// Elsewhere a directory cannot be opened to be fsynced.
@@ -168,7 +173,8 @@ pub fn remove_abandoned_uploads(data_dir: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        let modified = entry.metadata().and_then(|m| m.modified()).unwrap_or_else(|_| SystemTime::now());
+        let modified =
+            entry.metadata().and_then(|m| m.modified()).unwrap_or_else(|_| SystemTime::now());
         let age = SystemTime::now().duration_since(modified).unwrap_or_default();
         if age > ABANDONED_AFTER {
             if let Err(e) = std::fs::remove_file(entry.path()) {
@@ -180,7 +186,8 @@ pub fn remove_abandoned_uploads(data_dir: &Path) {
 
 fn random_hex() -> io::Result<String> {
     let mut bytes = [0u8; 16];
-    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes).map_err(io::Error::other)?;
+    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes)
+        .map_err(io::Error::other)?;
     Ok(hex(&bytes))
 }
 
