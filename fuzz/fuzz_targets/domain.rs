@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 /// The rule for names: at most `max` characters as given, none of them in the refused
 /// table (which must cover every control character), one besides whitespace.
 fn is_valid_name(raw: &str, max: usize) -> bool {
-    let valid = raw.chars().count() <= max && !raw.chars().any(domain::is_refused_in_name) && !raw.trim().is_empty();
+    let valid = raw.chars().count() <= max
+        && !raw.chars().any(domain::is_refused_in_name)
+        && !raw.trim().is_empty();
     if valid {
         assert!(!raw.chars().any(char::is_control), "a control character in {raw:?}");
     }

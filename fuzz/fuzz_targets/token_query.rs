@@ -16,9 +16,12 @@ use libfuzzer_sys::fuzz_target;
 
 /// Reads a query string the way the router does on the server (`use_query_map`).
 fn read_url(search: &str) -> Option<TokenQuery> {
-    let url = RequestUrl::new(&format!("/settings/auth-tokens?{}", search.strip_prefix('?').unwrap_or(search)))
-        .parse()
-        .ok()?;
+    let url = RequestUrl::new(&format!(
+        "/settings/auth-tokens?{}",
+        search.strip_prefix('?').unwrap_or(search)
+    ))
+    .parse()
+    .ok()?;
     Some(query_from_params(url.search_params()))
 }
 
@@ -48,11 +51,13 @@ fn check_view(data: &[u8]) {
 /// the same value.
 fn check_server_fn_bodies(body: &[u8]) {
     if let Ok(args) = serde_json::from_slice::<ListTokens>(body) {
-        let again: ListTokens = serde_json::from_str(&serde_json::to_string(&args).expect("encode")).expect("decode");
+        let again: ListTokens =
+            serde_json::from_str(&serde_json::to_string(&args).expect("encode")).expect("decode");
         assert_eq!(again.query, args.query);
     }
     if let Ok(args) = serde_json::from_slice::<GenerateToken>(body) {
-        let again: GenerateToken = serde_json::from_str(&serde_json::to_string(&args).expect("encode")).expect("decode");
+        let again: GenerateToken =
+            serde_json::from_str(&serde_json::to_string(&args).expect("encode")).expect("decode");
         assert_eq!((again.kind, &again.name), (args.kind, &args.name));
         let _ = TokenName::parse(&args.name);
     }

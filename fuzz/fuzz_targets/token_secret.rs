@@ -46,10 +46,15 @@ fn check_any(raw: &str) {
             assert!(!format!("{secret:?}").contains(&raw[4..]), "Debug shows the secret");
         }
         Err(ParseError::Checksum) => {
-            assert!(matches_contract_regex(raw), "a malformed token {raw:?} must be a format error");
+            assert!(
+                matches_contract_regex(raw),
+                "a malformed token {raw:?} must be a format error"
+            );
             assert_ne!(contract_checksum(&raw.as_bytes()[..BODY_LEN]), raw.as_bytes()[BODY_LEN..]);
         }
-        Err(ParseError::Format) => assert!(!matches_contract_regex(raw), "refused a well-formed token {raw:?}"),
+        Err(ParseError::Format) => {
+            assert!(!matches_contract_regex(raw), "refused a well-formed token {raw:?}")
+        }
     }
 }
 
