@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test setup build unit conformance e2e bench
+.PHONY: run test setup build lint unit conformance e2e bench
 
 setup:
 	@scripts/setup.sh
@@ -17,11 +17,20 @@ run: build
 
 test:
 	@scripts/setup.sh --test
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	cargo leptos build --release
 	python3 scripts/crash_safety.py target/release/tokenwell
 	$(MAKE) --no-print-directory conformance
 	$(MAKE) --no-print-directory e2e
+
+# The tidy habits, before the slow steps: rustfmt and clippy for each crate with its features.
+lint:
+	cargo fmt --all --check
+	cargo clippy -p app --features ssr --all-targets -- -D warnings
+	cargo clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p server --all-targets -- -D warnings
 
 # Unit, database and HTTP tests. Each crate with its own features (no --workspace).
 unit:

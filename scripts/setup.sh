@@ -36,6 +36,13 @@ if ! .tools/node_modules/.bin/wasm-opt --version 2>/dev/null | grep -q 'version 
 fi
 
 if $want_test; then
+  # make lint: rustfmt and clippy come with rustup's default profile, but not the minimal one.
+  for component in rustfmt clippy; do
+    if ! rustup component list --installed | grep -q "^${component}"; then
+      say "Adding the ${component} component"
+      rustup component add "${component}"
+    fi
+  done
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v sqlite3 >/dev/null || missing+=(sqlite3)
