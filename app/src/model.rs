@@ -2,6 +2,35 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Ids of the stored things, each its own type so that a user id cannot be passed where a
+/// token id is meant. On the wire and in the database they are plain integers.
+macro_rules! id_types {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        #[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    )*};
+}
+
+id_types!(
+    /// An organization (a tenant).
+    OrgId,
+    /// A person or a Forwarder Service Account.
+    UserId,
+    /// An auth token.
+    TokenId,
+    /// An ingested file.
+    FileId,
+);
+
 /// A human user's role. Forwarder Service Accounts have none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -177,11 +206,11 @@ impl TokenStatusFilter {
 /// The signed-in user, as the console sees them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Viewer {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub name: String,
     pub email: String,
     pub role: Role,
-    pub organization_id: i64,
+    pub organization_id: OrgId,
     pub organization_name: String,
     /// Set for a user an admin added: they must choose their own password first.
     pub must_change_password: bool,
@@ -196,7 +225,7 @@ impl Viewer {
 /// One row of the Users tab.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UserRow {
-    pub id: i64,
+    pub id: UserId,
     pub name: String,
     pub email: Option<String>,
     pub kind: UserKind,
@@ -209,7 +238,7 @@ pub struct UserRow {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinkedToken {
-    pub id: i64,
+    pub id: TokenId,
     pub name: String,
     pub revoked: bool,
 }
@@ -230,17 +259,24 @@ impl std::fmt::Debug for NewUser {
     }
 }
 
+/// One page of a listing, with the number of rows that match in all.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct UserPage {
-    pub rows: Vec<UserRow>,
+pub struct Page<T> {
+    pub rows: Vec<T>,
     pub total: u64,
-    pub offset: u64,
+    /// 1-based; the last page when more was asked for than exists.
+    pub page: u32,
+    pub per_page: u32,
+    /// Server time of the answer, so relative times render the same on server and browser.
+    pub now: i64,
 }
+
+pub type UserPage = Page<UserRow>;
 
 /// One row of the Auth tokens tab. Never carries the secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TokenRow {
-    pub id: i64,
+    pub id: TokenId,
     pub kind: TokenKind,
     pub name: String,
     pub hint: String,
@@ -276,14 +312,7 @@ pub struct TokenQuery {
 pub const TOKENS_PER_PAGE: u32 = 25;
 pub const USERS_PER_PAGE: u32 = 25;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TokenPage {
-    pub rows: Vec<TokenRow>,
-    pub total: u64,
-    pub page: u32,
-    /// Server time of the answer, so relative times render the same on server and browser.
-    pub now: i64,
-}
+pub type TokenPage = Page<TokenRow>;
 
 /// The answer to "Generate": the only time the secret leaves the server.
 #[derive(Clone, Serialize, Deserialize)]

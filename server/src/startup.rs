@@ -6,7 +6,7 @@ use app::{
     domain,
     model::Role,
     server::{
-        db::CreateAdminError,
+        db::{NewPerson, StoreError, Unique},
         last_used::LastUsed,
         now,
         password::{check_new_password, Hasher},
@@ -143,11 +143,12 @@ pub async fn create_user(
         .hash(password)
         .await
         .map_err(|e| e.to_string())?;
-    let result = store.create_user(&org, &name, &email, &hash, role, now()).await;
+    let person = NewPerson { name: &name, email: &email, password_hash: &hash };
+    let result = store.create_user(&org, person, role, now()).await;
     store.close().await;
     match result {
         Ok(_) => Ok(email),
-        Err(CreateAdminError::EmailTaken) => {
+        Err(StoreError::Duplicate(Unique::Email)) => {
             Err(format!("a user with the email {email} already exists"))
         }
         Err(e) => Err(e.to_string()),

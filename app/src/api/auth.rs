@@ -7,7 +7,10 @@ use crate::{error::AppError, model::Viewer};
 /// Signs in with email and password. Every failure gives the same answer.
 #[server(prefix = "/rpc", endpoint = "login")]
 pub async fn login(email: String, password: String) -> Result<(), AppError> {
-    use crate::server::{client_addr, internal, now, session, state, with_status};
+    use crate::{
+        model::UserId,
+        server::{client_addr, internal, now, session, state, with_status},
+    };
     with_status(
         async move {
             // No account has an address this long (`domain::email`): refuse before any work.
@@ -35,7 +38,7 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
             };
             let (user_id, stored, active) = match &record {
                 Some(r) => (r.user_id, r.password_hash.clone(), r.active),
-                None => (0, None, false),
+                None => (UserId(0), None, false),
             };
             // Over-long input is refused after the same work as a wrong password.
             let password = if password.len() > 4 * crate::domain::PASSWORD_MAX { String::new() } else { password };
@@ -56,12 +59,12 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
             let lifetime = state.security.initial_password_lifetime.as_secs() as i64;
             if let Some(r) = record.filter(|r| r.must_change_password) {
                 if r.password_set_at.is_none_or(|set| now() - set > lifetime) {
-                    tracing::info!(user_id, client = ?addr, "sign-in with an expired initial password");
+                    tracing::info!(user_id = %user_id, client = ?addr, "sign-in with an expired initial password");
                     return Err(AppError::Refused(INITIAL_PASSWORD_EXPIRED.into()));
                 }
             }
             session::start_session(&state, user_id).await?;
-            tracing::info!(user_id, client = ?addr, "signed in");
+            tracing::info!(user_id = %user_id, client = ?addr, "signed in");
             leptos_axum::redirect("/settings");
             Ok(())
         }
@@ -85,8 +88,10 @@ pub async fn setup(
     use crate::{
         domain,
         server::{
-            db::CreateAdminError, internal, now, password::check_new_password, session, state,
-            with_status,
+            db::{NewPerson, StoreError, Unique},
+            internal, now,
+            password::check_new_password,
+            session, state, with_status,
         },
     };
     with_status(
@@ -113,21 +118,25 @@ pub async fn setup(
             let hash = state.passwords.hash(password).await?;
             let user_id = match state
                 .store
-                .setup_first_admin(&organization, &name, &email, &hash, now())
+                .setup_first_admin(
+                    &organization,
+                    NewPerson { name: &name, email: &email, password_hash: &hash },
+                    now(),
+                )
                 .await
             {
                 Ok(id) => id,
-                Err(CreateAdminError::AlreadySetUp) => {
+                Err(StoreError::AlreadySetUp) => {
                     return Err(AppError::Refused(
                         "Tokenwell is already set up. Sign in instead.".into(),
                     ))
                 }
-                Err(CreateAdminError::EmailTaken) => {
+                Err(StoreError::Duplicate(Unique::Email)) => {
                     return Err(AppError::conflict("email", "This email is already in use."))
                 }
-                Err(CreateAdminError::Database(e)) => return Err(internal(e)),
+                Err(e) => return Err(internal(e)),
             };
-            tracing::info!(user_id, "first admin created");
+            tracing::info!(user_id = %user_id, "first admin created");
             session::start_session(&state, user_id).await?;
             leptos_axum::redirect("/settings");
             Ok(())
@@ -144,7 +153,7 @@ pub async fn logout() -> Result<(), AppError> {
         async move {
             let viewer = session::require_user().await?;
             session::end_session(&state()?).await?;
-            tracing::info!(user_id = viewer.user_id, "signed out");
+            tracing::info!(user_id = %viewer.user_id, "signed out");
             leptos_axum::redirect("/login");
             Ok(())
         }

@@ -4,7 +4,7 @@ use leptos::{prelude::*, server_fn::codec::Json};
 
 use crate::{
     error::AppError,
-    model::{GeneratedToken, RevokeOutcome, TokenKind, TokenPage, TokenQuery},
+    model::{GeneratedToken, RevokeOutcome, TokenId, TokenKind, TokenPage, TokenQuery},
 };
 
 #[server(prefix = "/rpc", endpoint = "list_tokens", input = Json)]
@@ -35,7 +35,7 @@ pub async fn generate_token(kind: TokenKind, name: String) -> Result<GeneratedTo
 
 /// Revokes a token, permanently. Revoking a revoked token changes nothing.
 #[server(prefix = "/rpc", endpoint = "revoke_token", input = Json)]
-pub async fn revoke_token(id: i64) -> Result<RevokeOutcome, AppError> {
+pub async fn revoke_token(id: TokenId) -> Result<RevokeOutcome, AppError> {
     use crate::server::{session, state, tokens, with_status};
     with_status(
         async move {

@@ -4,25 +4,21 @@ use leptos::{prelude::*, server_fn::codec::Json};
 
 use crate::{
     error::AppError,
-    model::{NewUser, Role, UserPage, UserRow},
+    model::{NewUser, Role, UserId, UserPage, UserRow},
 };
 
 #[server(prefix = "/rpc", endpoint = "list_users", input = Json)]
 pub async fn list_users(q: String, page: u32) -> Result<UserPage, AppError> {
-    use crate::{
-        model::USERS_PER_PAGE,
-        server::{internal, session, state, with_status},
-    };
+    use crate::server::{internal, now, session, state, with_status};
     with_status(
         async move {
             let viewer = session::require_admin().await?;
             if q.chars().count() > 200 {
                 return Err(AppError::validation("q", "Use at most 200 characters to filter."));
             }
-            let offset = (page.max(1) as u64 - 1) * USERS_PER_PAGE as u64;
             state()?
                 .store
-                .list_users(viewer.organization_id, &q, offset, USERS_PER_PAGE)
+                .list_users(viewer.organization_id, &q, page, now())
                 .await
                 .map_err(internal)
         }
@@ -40,7 +36,10 @@ const INITIAL_PASSWORD_LEN: usize = 24;
 pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser, AppError> {
     use crate::{
         domain,
-        server::{db::CreateAdminError, internal, no_store, now, session, state, with_status},
+        server::{
+            db::{NewPerson, StoreError, Unique},
+            no_store, now, session, state, with_status,
+        },
     };
     with_status(
         async move {
@@ -57,18 +56,24 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
             // before the insert, so concurrent requests cannot all get an answer.
             let probe = state
                 .throttle
-                .reserve_email_probe(viewer.user_id)
+                .reserve_email_probe(viewer.user_id.0)
                 .map_err(|t| AppError::Throttled { minutes: t.minutes() })?;
             let user = match state
                 .store
-                .add_user(viewer.organization_id, &name, &email, &hash, role, now())
+                .add_user(
+                    viewer.organization_id,
+                    viewer.user_id,
+                    NewPerson { name: &name, email: &email, password_hash: &hash },
+                    role,
+                    now(),
+                )
                 .await
             {
                 Ok(user) => {
                     probe.abandon();
                     user
                 }
-                Err(CreateAdminError::EmailTaken) => {
+                Err(StoreError::Duplicate(Unique::Email)) => {
                     probe.failed();
                     return Err(AppError::conflict(
                         "email",
@@ -77,12 +82,12 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
                 }
                 Err(e) => {
                     probe.abandon();
-                    return Err(internal(e));
+                    return Err(change_error(e));
                 }
             };
             tracing::info!(
-                user_id = user.id,
-                by = viewer.user_id,
+                user_id = %user.id,
+                by = %viewer.user_id,
                 role = role.as_str(),
                 "user added"
             );
@@ -96,7 +101,7 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
 /// choose their own at their next sign-in. For someone who forgot theirs, or whose
 /// initial password expired.
 #[server(prefix = "/rpc", endpoint = "reset_password", input = Json)]
-pub async fn reset_password(id: i64) -> Result<NewUser, AppError> {
+pub async fn reset_password(id: UserId) -> Result<NewUser, AppError> {
     use crate::server::{no_store, now, session, state, with_status};
     with_status(
         async move {
@@ -110,7 +115,7 @@ pub async fn reset_password(id: i64) -> Result<NewUser, AppError> {
                 .reset_password(viewer.organization_id, viewer.user_id, id, &hash, now())
                 .await
                 .map_err(change_error)?;
-            tracing::info!(user_id = id, by = viewer.user_id, "password reset");
+            tracing::info!(user_id = %id, by = %viewer.user_id, "password reset");
             Ok(NewUser { user, initial_password: password })
         }
         .await,
@@ -124,18 +129,19 @@ fn initial_password() -> Result<String, AppError> {
 }
 
 #[cfg(feature = "ssr")]
-fn change_error(e: crate::server::db::UserChangeError) -> AppError {
-    use crate::server::db::UserChangeError;
+fn change_error(e: crate::server::db::StoreError) -> AppError {
+    use crate::server::db::StoreError;
     match e {
-        UserChangeError::NotFound => AppError::NotFound,
-        UserChangeError::Refused(why) => AppError::Refused(why.into()),
-        UserChangeError::Database(e) => crate::server::internal(e),
+        StoreError::NotFound => AppError::NotFound,
+        StoreError::NotPermitted => AppError::Forbidden,
+        StoreError::Refused(why) => AppError::Refused(why.into()),
+        e => crate::server::internal(e),
     }
 }
 
 /// Changes a person's role; their API/CLI tokens act with it from the next request.
 #[server(prefix = "/rpc", endpoint = "set_user_role", input = Json)]
-pub async fn set_user_role(id: i64, role: Role) -> Result<UserRow, AppError> {
+pub async fn set_user_role(id: UserId, role: Role) -> Result<UserRow, AppError> {
     use crate::server::{session, state, with_status};
     with_status(
         async move {
@@ -145,7 +151,7 @@ pub async fn set_user_role(id: i64, role: Role) -> Result<UserRow, AppError> {
                 .set_role(viewer.organization_id, viewer.user_id, id, role)
                 .await
                 .map_err(change_error)?;
-            tracing::info!(user_id = id, by = viewer.user_id, role = role.as_str(), "role changed");
+            tracing::info!(user_id = %id, by = %viewer.user_id, role = role.as_str(), "role changed");
             Ok(user)
         }
         .await,
@@ -154,7 +160,7 @@ pub async fn set_user_role(id: i64, role: Role) -> Result<UserRow, AppError> {
 
 /// Disables (`active: false`) or enables a person or a Forwarder Service Account.
 #[server(prefix = "/rpc", endpoint = "set_user_status", input = Json)]
-pub async fn set_user_status(id: i64, active: bool) -> Result<UserRow, AppError> {
+pub async fn set_user_status(id: UserId, active: bool) -> Result<UserRow, AppError> {
     use crate::{
         model::UserStatus,
         server::{session, state, with_status},
@@ -169,8 +175,8 @@ pub async fn set_user_status(id: i64, active: bool) -> Result<UserRow, AppError>
                 .await
                 .map_err(change_error)?;
             tracing::info!(
-                user_id = id,
-                by = viewer.user_id,
+                user_id = %id,
+                by = %viewer.user_id,
                 status = status.as_str(),
                 "user status changed"
             );
@@ -195,7 +201,7 @@ pub async fn change_password(
             let state = state()?;
             let attempt = state
                 .throttle
-                .reserve_password_change(viewer.user_id)
+                .reserve_password_change(viewer.user_id.0)
                 .map_err(|t| AppError::Throttled { minutes: t.minutes() })?;
             let stored = match state.store.password_hash(viewer.user_id).await {
                 Ok(stored) => stored,
@@ -226,7 +232,7 @@ pub async fn change_password(
             let hash = state.passwords.hash(new).await?;
             state.store.set_password(viewer.user_id, &hash, now()).await.map_err(internal)?;
             session::start_session(&state, viewer.user_id).await?;
-            tracing::info!(user_id = viewer.user_id, "password changed");
+            tracing::info!(user_id = %viewer.user_id, "password changed");
             Ok(())
         }
         .await,

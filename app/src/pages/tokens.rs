@@ -21,7 +21,7 @@ use crate::{
     },
     model::{
         format_date, format_relative, format_utc, TokenKind, TokenPage, TokenQuery, TokenRow,
-        TokenStatusFilter, TOKENS_PER_PAGE,
+        TokenStatusFilter,
     },
 };
 
@@ -271,7 +271,7 @@ fn TokenTable(
                 </tbody>
             </table>
         </div>
-        <Pager page=page.page per_page=TOKENS_PER_PAGE total=page.total shown on_page />
+        <Pager page=page.page per_page=page.per_page total=page.total shown on_page />
     }
     .into_any()
 }

@@ -18,9 +18,7 @@ use crate::{
         submission::Submission,
     },
     error::AppError,
-    model::{
-        format_date, format_utc, Role, UserKind, UserPage, UserRow, UserStatus, USERS_PER_PAGE,
-    },
+    model::{format_date, format_utc, Role, UserKind, UserPage, UserRow, UserStatus},
 };
 
 /// What the admin is about to do to a user.
@@ -139,7 +137,7 @@ fn UserTable(
         }
         .into_any();
     }
-    let page = (data.offset / USERS_PER_PAGE as u64) as u32 + 1;
+    let page = data.page;
     let shown = data.rows.len();
     view! {
         <div class="table-wrap">
@@ -164,7 +162,7 @@ fn UserTable(
                 </tbody>
             </table>
         </div>
-        <Pager page per_page=USERS_PER_PAGE total=data.total shown on_page />
+        <Pager page per_page=data.per_page total=data.total shown on_page />
     }
     .into_any()
 }

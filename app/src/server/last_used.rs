@@ -15,6 +15,7 @@ use std::{
 use tokio::sync::mpsc;
 
 use super::Store;
+use crate::model::TokenId;
 
 pub const INTERVAL_SECS: i64 = 60;
 const QUEUE: usize = 4096;
@@ -26,13 +27,13 @@ pub struct LastUsed {
 
 struct Inner {
     /// Token id → when we last asked for a write.
-    recent: Mutex<HashMap<i64, i64>>,
+    recent: Mutex<HashMap<TokenId, i64>>,
     queue: mpsc::Sender<Use>,
     writes: AtomicU64,
 }
 
 struct Use {
-    token_id: i64,
+    token_id: TokenId,
     at: i64,
     addr: Option<IpAddr>,
 }
@@ -58,7 +59,7 @@ impl LastUsed {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(token_id = u.token_id, "could not record token use: {e}")
+                        tracing::warn!(token_id = %u.token_id, "could not record token use: {e}")
                     }
                 }
             }
@@ -67,7 +68,7 @@ impl LastUsed {
     }
 
     /// Notes a use of the token. Never waits for the database.
-    pub fn record(&self, token_id: i64, at: i64, addr: Option<IpAddr>) {
+    pub fn record(&self, token_id: TokenId, at: i64, addr: Option<IpAddr>) {
         {
             let mut recent = self.inner.recent.lock().unwrap_or_else(|e| e.into_inner());
             match recent.get(&token_id) {

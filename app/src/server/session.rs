@@ -6,7 +6,11 @@ use rand::{rngs::OsRng, TryRngCore};
 use sha2::{Digest, Sha256};
 
 use super::{internal, now, request_parts, AppState};
-use crate::{error::AppError, model::Viewer};
+use crate::{
+    error::AppError,
+    model::{UserId, Viewer},
+    server::db::StoreError,
+};
 
 /// The cookie's name. Over HTTPS the `__Host-` prefix pins it to this host and path.
 pub fn cookie_name(secure: bool) -> &'static str {
@@ -49,7 +53,7 @@ pub fn session_hash(headers: &HeaderMap, secure: bool) -> Option<Vec<u8>> {
 pub async fn viewer_from_headers(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<Viewer>, sqlx::Error> {
+) -> Result<Option<Viewer>, StoreError> {
     let Some(hash) = session_hash(headers, state.security.secure_cookies) else {
         return Ok(None);
     };
@@ -100,7 +104,7 @@ fn cookie(state: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, Ap
 }
 
 /// Starts a new session for `user_id` and sets its cookie on the response.
-pub async fn start_session(state: &AppState, user_id: i64) -> Result<(), AppError> {
+pub async fn start_session(state: &AppState, user_id: UserId) -> Result<(), AppError> {
     let (value, hash) = new_session_id()?;
     let absolute = state.security.session_absolute.as_secs() as i64;
     state.store.create_session(&hash, user_id, now(), absolute).await.map_err(internal)?;

@@ -1,18 +1,25 @@
 //! Generating, listing and revoking tokens: the one implementation behind both the
 //! console's server functions and the HTTP API, so both validate and answer alike.
 
-use super::{db::CreateTokenError, now, token_secret::TokenSecret, Store};
+use super::{
+    db::{StoreError, Unique},
+    now,
+    token_secret::TokenSecret,
+    Store,
+};
 use crate::{
     domain::TokenName,
     error::AppError,
-    model::{GeneratedToken, RevokeOutcome, TokenKind, TokenPage, TokenQuery},
+    model::{
+        GeneratedToken, OrgId, RevokeOutcome, TokenId, TokenKind, TokenPage, TokenQuery, UserId,
+    },
 };
 
 /// Who acts: an admin of an organization.
 #[derive(Clone, Copy, Debug)]
 pub struct Actor {
-    pub organization_id: i64,
-    pub user_id: i64,
+    pub organization_id: OrgId,
+    pub user_id: UserId,
 }
 
 /// `Refused` is for the caller (bad input, unknown id); `Internal` carries a cause that
@@ -23,9 +30,13 @@ pub enum TokenError {
     Internal(String),
 }
 
-impl From<sqlx::Error> for TokenError {
-    fn from(e: sqlx::Error) -> Self {
-        TokenError::Internal(e.to_string())
+impl From<StoreError> for TokenError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => TokenError::Refused(AppError::NotFound),
+            StoreError::NotPermitted => TokenError::Refused(AppError::Forbidden),
+            e => TokenError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -43,7 +54,7 @@ pub const FILTER_MAX: usize = 200;
 
 pub async fn list(
     store: &Store,
-    organization_id: i64,
+    organization_id: OrgId,
     query: &TokenQuery,
 ) -> Result<TokenPage, TokenError> {
     if query.q.chars().count() > FILTER_MAX {
@@ -53,8 +64,7 @@ pub async fn list(
         )));
     }
     let now = now();
-    let listing = store.list_tokens(organization_id, query, now).await?;
-    Ok(TokenPage { rows: listing.rows, total: listing.total, page: listing.page, now })
+    Ok(store.list_tokens(organization_id, query, now).await?)
 }
 
 pub async fn generate(
@@ -68,7 +78,7 @@ pub async fn generate(
     let secret = TokenSecret::generate(kind).map_err(|e| TokenError::Internal(e.to_string()))?;
     let token = match store.create_token(actor.organization_id, actor.user_id, &name, &secret, now()).await {
         Ok(row) => row,
-        Err(CreateTokenError::DuplicateName) => {
+        Err(StoreError::Duplicate(Unique::TokenName)) => {
             return Err(TokenError::Refused(AppError::conflict(
                 "name",
                 format!(
@@ -77,28 +87,25 @@ pub async fn generate(
                 ),
             )))
         }
-        Err(CreateTokenError::Database(e)) => return Err(e.into()),
+        Err(e) => return Err(e.into()),
     };
     tracing::info!(
-        token_id = token.id,
+        token_id = %token.id,
         kind = kind.as_str(),
-        user_id = actor.user_id,
-        organization_id = actor.organization_id,
+        user_id = %actor.user_id,
+        organization_id = %actor.organization_id,
         "token generated"
     );
     Ok(GeneratedToken { token, secret: secret.expose().to_string() })
 }
 
-pub async fn revoke(store: &Store, actor: Actor, id: i64) -> Result<RevokeOutcome, TokenError> {
-    let outcome = store
-        .revoke_token(actor.organization_id, id, actor.user_id, now())
-        .await?
-        .ok_or(TokenError::Refused(AppError::NotFound))?;
+pub async fn revoke(store: &Store, actor: Actor, id: TokenId) -> Result<RevokeOutcome, TokenError> {
+    let outcome = store.revoke_token(actor.organization_id, id, actor.user_id, now()).await?;
     if outcome.revoked_now {
         tracing::info!(
-            token_id = id,
-            user_id = actor.user_id,
-            organization_id = actor.organization_id,
+            token_id = %id,
+            user_id = %actor.user_id,
+            organization_id = %actor.organization_id,
             "token revoked"
         );
     }

@@ -8,9 +8,9 @@ use std::{future::poll_fn, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
 use app::{
     domain::{self, NameError},
     error::AppError,
-    model::{Role, TokenKind, TokenQuery, TokenRow, TokenStatusFilter},
+    model::{Role, TokenId, TokenKind, TokenQuery, TokenRow, TokenStatusFilter},
     server::{
-        db::{FileRecord, TokenAuth},
+        db::{FileRecord, NewFile, TokenAuth},
         now,
         token_secret::{ParseError, TokenSecret},
         tokens::{self, Actor, TokenError},
@@ -235,7 +235,7 @@ impl Caller {
 
     fn deny(&self, what: &str) -> ApiError {
         tracing::warn!(
-            token_id = self.auth.token_id,
+            token_id = %self.auth.token_id,
             client = ?self.addr,
             request_id = %self.request_id,
             reason = what,
@@ -256,7 +256,7 @@ impl Caller {
 /// The longest Authorization header worth reading: a bearer token is 49 bytes.
 const MAX_AUTHORIZATION: usize = 256;
 
-fn refuse(reason: &'static str, token_id: Option<i64>, parts: &Parts) -> ApiError {
+fn refuse(reason: &'static str, token_id: Option<TokenId>, parts: &Parts) -> ApiError {
     let client = parts.extensions.get::<ClientAddr>().map(|a| a.0);
     let request_id =
         parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
@@ -291,7 +291,7 @@ impl FromRequestParts<AppState> for Caller {
         };
         let request_id =
             parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
-        let auth = match state.store.token_by_digest(&secret.digest()) {
+        let auth = match state.store.token_by_digest(&secret.digest()).await {
             Ok(Some(auth)) => auth,
             Ok(None) => return Err(refuse("unknown token", None, parts)),
             Err(e) => return Err(ApiError::internal(&request_id, e)),
@@ -350,10 +350,10 @@ pub struct PrincipalInfo {
 async fn whoami(caller: Caller) -> Json<WhoAmI> {
     let a = caller.auth;
     Json(WhoAmI {
-        organization: OrganizationInfo { id: a.organization_id, name: a.organization_name },
-        token: TokenInfo { id: a.token_id, name: a.token_name, kind: a.kind.into() },
+        organization: OrganizationInfo { id: a.organization_id.0, name: a.organization_name },
+        token: TokenInfo { id: a.token_id.0, name: a.token_name, kind: a.kind.into() },
         principal: PrincipalInfo {
-            id: a.principal_id,
+            id: a.principal_id.0,
             name: a.principal_name,
             kind: a.principal_kind.as_str().into(),
             role: a.principal_role.map(|r| r.as_str().into()),
@@ -434,7 +434,7 @@ pub struct FileInfo {
 impl From<FileRecord> for FileInfo {
     fn from(f: FileRecord) -> FileInfo {
         FileInfo {
-            id: f.id,
+            id: f.id.0,
             name: f.name,
             size: f.size,
             sha256: f.sha256,
@@ -493,7 +493,7 @@ async fn upload_file(
     }
     // Refused rather than queued: a waiting upload would hold its connection and buffers.
     let Ok(_slot) = uploads.slots.try_acquire() else {
-        tracing::warn!(token_id = caller.auth.token_id, request_id = %caller.request_id, "upload refused: all upload slots busy");
+        tracing::warn!(token_id = %caller.auth.token_id, request_id = %caller.request_id, "upload refused: all upload slots busy");
         return Err(ApiError::too_many_uploads());
     };
     let request_id = caller.request_id.as_str();
@@ -531,11 +531,13 @@ async fn upload_file(
         .store
         .insert_file(
             organization_id,
-            name,
-            blob.size as i64,
-            &blob.sha256,
-            caller.auth.token_id,
-            caller.auth.principal_id,
+            NewFile {
+                name,
+                size: blob.size as i64,
+                sha256: &blob.sha256,
+                token: caller.auth.token_id,
+                principal: caller.auth.principal_id,
+            },
             now(),
             quota,
         )
@@ -543,8 +545,8 @@ async fn upload_file(
         .map_err(|e| ApiError::internal(request_id, e))?
         .ok_or_else(|| ApiError::quota_exceeded(quota))?;
     tracing::info!(
-        file_id = record.id,
-        token_id = caller.auth.token_id,
+        file_id = %record.id,
+        token_id = %caller.auth.token_id,
         size = record.size,
         "file ingested"
     );
@@ -642,17 +644,16 @@ async fn list_files(
         return Err(ApiError::bad_request("page must be a whole number, 1 or more."));
     };
     let page = page_number(p.page)?;
-    let offset = (page as u64 - 1) * FILES_PER_PAGE as u64;
-    let (files, total) = state
+    let listed = state
         .store
-        .list_files(caller.auth.organization_id, offset, FILES_PER_PAGE)
+        .list_files(caller.auth.organization_id, page, FILES_PER_PAGE, now())
         .await
         .map_err(|e| ApiError::internal(&caller.request_id, e))?;
     Ok(Json(FileList {
-        files: files.into_iter().map(Into::into).collect(),
-        total,
-        page,
-        per_page: FILES_PER_PAGE,
+        files: listed.rows.into_iter().map(Into::into).collect(),
+        total: listed.total,
+        page: listed.page,
+        per_page: listed.per_page,
     }))
 }
 
@@ -724,7 +725,7 @@ pub struct ApiToken {
 impl From<TokenRow> for ApiToken {
     fn from(t: TokenRow) -> ApiToken {
         ApiToken {
-            id: t.id,
+            id: t.id.0,
             hint: t.masked(),
             name: t.name,
             kind: t.kind.into(),
@@ -876,7 +877,7 @@ async fn revoke_token(
     caller.require_admin("manage tokens")?;
     let not_found =
         || ApiError::from_token_error(TokenError::Refused(AppError::NotFound), &caller.request_id);
-    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let id = TokenId(id.parse().map_err(|_| not_found())?);
     let outcome = tokens::revoke(&state.store, caller.actor(), id)
         .await
         .map_err(|e| ApiError::from_token_error(e, &caller.request_id))?;

@@ -1,230 +1,397 @@
-//! All SQL lives under this module. Server functions and HTTP handlers call these methods
-//! and never write a query themselves, so a second backend (PostgreSQL) only touches here.
+//! All SQL lives under this module: server functions, services and HTTP handlers call these
+//! methods and never write a query themselves.
+//!
+//! Two backends sit behind one `Store`, chosen by the URL scheme at start: SQLite
+//! (`sqlite:PATH`, the embedded default, one server process) and PostgreSQL
+//! (`postgres://…`, several instances on one database).
+//!
+//! The shape is an enum over the two backends' pools with a small dispatch (`read_db!`,
+//! `write_db!`, `transaction!`): each query is written once, as one SQL text, and compiled once
+//! per backend with that backend's native types. Only what truly differs is written per
+//! backend: connecting, how a write transaction takes its lock, the token check's fast path
+//! on SQLite, and reading a unique violation. A trait with one module per backend would
+//! have repeated every query; sqlx's `Any` driver would have hidden the types and the lock.
+//!
+//! SQL written for both: `$1`-style parameters (SQLite reads them too), booleans compared
+//! as booleans (`NOT x`, `x IS NOT NULL`), times as Unix seconds in 64-bit integers,
+//! case-insensitive matching on keys lowercased in Rust (Unicode-aware, unlike SQLite's
+//! `lower()`), `LIKE … ESCAPE`, `RETURNING`, `ON CONFLICT`.
 
-mod api;
-mod lookup;
+mod files;
+mod postgres;
 mod sessions;
+mod sqlite;
+mod token_check;
 mod tokens;
 mod users;
 
-pub use api::{FileRecord, TokenAuth};
+pub use files::{FileRecord, NewFile};
 pub use sessions::SessionUser;
-pub use tokens::{CreateTokenError, TokenListing};
-pub use users::{CreateAdminError, LoginRecord, UserChangeError};
+pub use token_check::TokenAuth;
+pub use users::{LoginRecord, NewPerson};
 
-use std::{
-    str::FromStr,
-    sync::{atomic::AtomicU64, Arc},
-    time::Duration,
-};
+use std::sync::{atomic::AtomicU64, Arc};
 
-use sqlx::{
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    Sqlite, SqlitePool, Transaction,
-};
+/// Why the store refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The acting user is no longer an active admin of the organization: checked inside
+    /// every admin's write transaction, so a change racing a demotion cannot land.
+    #[error("the acting user is no longer an active admin")]
+    NotPermitted,
+    #[error("no such row in this organization")]
+    NotFound,
+    /// A unique rule, by the name of its constraint.
+    #[error("duplicate: {0:?}")]
+    Duplicate(Unique),
+    /// First-run setup has happened already.
+    #[error("Tokenwell is already set up")]
+    AlreadySetUp,
+    /// A rule of the organization refused the change; the text is for the user.
+    #[error("{0}")]
+    Refused(&'static str),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The SQLite token check's own connection failed.
+    #[error(transparent)]
+    Lookup(#[from] rusqlite::Error),
+}
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+/// The unique rules a caller may break, named by constraint (the same name on both backends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unique {
+    /// `tokens_active_name`: active token names, ignoring case, per organization.
+    TokenName,
+    /// `users_email`: one account per email address, across organizations.
+    Email,
+    /// `organizations_name_key`.
+    OrganizationName,
+    /// `setup_once`: first-run setup.
+    Setup,
+}
+
+impl Unique {
+    fn from_constraint(name: &str) -> Option<Unique> {
+        match name {
+            "tokens_active_name" => Some(Unique::TokenName),
+            "users_email" => Some(Unique::Email),
+            "organizations_name_key" => Some(Unique::OrganizationName),
+            "setup_once" => Some(Unique::Setup),
+            _ => None,
+        }
+    }
+}
+
+/// Maps a unique violation to the rule it broke; other errors pass through.
+fn unique_violation(e: sqlx::Error) -> StoreError {
+    let found = match &e {
+        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => db
+            .constraint()
+            .map(str::to_string)
+            .or_else(|| sqlite::constraint_of(db.message()))
+            .and_then(|name| Unique::from_constraint(&name)),
+        _ => None,
+    };
+    match found {
+        Some(rule) => StoreError::Duplicate(rule),
+        None => StoreError::Database(e),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error(
-        "unsupported database URL {0:?}: use sqlite:PATH (PostgreSQL support is not built yet)"
+        "unsupported database URL {0:?}: use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE"
     )]
     Unsupported(String),
     #[error("cannot open the database: {0}")]
     Connect(#[from] sqlx::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database has {0} migration(s) that are not applied: run `tokenwell migrate` first"
+    )]
+    Pending(usize),
     #[error("cannot open the database for token checks: {0}")]
     Lookup(#[from] rusqlite::Error),
     #[error("cannot create the database directory: {0}")]
     Directory(#[from] std::io::Error),
 }
 
-/// The database. Reads go through a pool of connections; writes through a single
-/// connection and `BEGIN IMMEDIATE`, so writers queue instead of failing with SQLITE_BUSY.
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(sqlite::Pools),
+    Postgres(sqlx::PgPool),
+}
+
+/// The database, on either backend.
 #[derive(Clone, Debug)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
-    lookup: Arc<lookup::Lookup>,
+    backend: Backend,
     token_lookups: Arc<AtomicU64>,
 }
 
-impl Store {
-    /// Opens (creating if needed) the database at `url` and applies pending migrations.
-    pub async fn open(url: &str) -> Result<Store, OpenError> {
-        if !url.starts_with("sqlite:") {
-            return Err(OpenError::Unsupported(url.to_string()));
-        }
-        // Readers change nothing, so NORMAL (the WAL default) is all they need; the write
-        // connection overrides it below.
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            .statement_cache_capacity(256);
-        if let Some(dir) = options.get_filename().parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)?;
+/// Whether opening the store applies pending migrations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply them (the default for `serve`, and what `tokenwell migrate` does).
+    Apply,
+    /// Refuse to open a database with pending migrations (`serve --no-migrate`, for
+    /// several instances that must not race to migrate).
+    RequireApplied,
+}
+
+/// Runs `$body` with `$db` bound to the backend's pool for reads.
+macro_rules! read_db {
+    ($store:expr, $db:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::server::db::Backend::Sqlite(pools) => {
+                let $db = &pools.read;
+                $body
+            }
+            $crate::server::db::Backend::Postgres(pool) => {
+                let $db = pool;
+                $body
             }
         }
-        // No ping before each use: an embedded database does not drop connections, and the
-        // ping would double the round trips of every query.
-        // FULL syncs the WAL at every commit: with NORMAL an OS crash or power loss can undo
-        // the last commits, such as a revocation the admin already saw succeed.
-        let write = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(1)
-            .min_connections(1)
-            .connect_with(options.clone().synchronous(SqliteSynchronous::Full))
-            .await?;
-        MIGRATIONS.run(&write).await?;
-        let lookup = Arc::new(lookup::Lookup::open(options.get_filename().to_path_buf())?);
-        let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u32;
-        let read = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(readers)
-            .min_connections(1)
-            .connect_with(options.read_only(true))
-            .await?;
-        Ok(Store { read, write, lookup, token_lookups: Arc::default() })
+    };
+}
+
+/// Runs `$body` with `$db` bound to the backend's pool for single-statement writes.
+macro_rules! write_db {
+    ($store:expr, $db:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::server::db::Backend::Sqlite(pools) => {
+                let $db = &pools.write;
+                $body
+            }
+            $crate::server::db::Backend::Postgres(pool) => {
+                let $db = pool;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` in a write transaction `$tx`, committed when `$body` finishes (a `?` or
+/// `return` inside rolls it back).
+///
+/// With `lock = ORG`, writers of one organization take turns: SQLite's `BEGIN IMMEDIATE`
+/// already serialises every writer; PostgreSQL locks the organization's row. Checks that
+/// read before they write (the last active admin, the storage quota) rely on it.
+/// With `actor = USER` as well, the transaction first re-checks that USER is still an
+/// active admin of ORG (`StoreError::NotPermitted` otherwise).
+macro_rules! transaction {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::server::db::Backend::Sqlite(pools) => {
+                let mut $tx = pools.write.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::server::db::Backend::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+    ($store:expr, lock = $org:expr, $tx:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::server::db::Backend::Sqlite(pools) => {
+                let mut $tx = pools.write.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::server::db::Backend::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+                    .bind($org)
+                    .execute(&mut *$tx)
+                    .await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+    ($store:expr, lock = $org:expr, actor = $actor:expr, $tx:ident => $body:expr) => {
+        $crate::server::db::transaction!($store, lock = $org, $tx => {
+            if !$crate::server::db::active_admin_check!(&mut *$tx, $org, $actor).await? {
+                return Err($crate::server::db::StoreError::NotPermitted.into());
+            }
+            $body
+        })
+    };
+}
+
+pub(crate) use {read_db, transaction, write_db};
+
+/// True when `actor` is an active admin of `org`, read inside the caller's transaction.
+macro_rules! active_admin_check {
+    ($conn:expr, $org:expr, $actor:expr) => {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND organization_id = $2 \
+             AND kind = 'user' AND role = 'admin' AND status = 'active')",
+        )
+        .bind($actor)
+        .bind($org)
+        .fetch_one($conn)
+    };
+}
+
+pub(crate) use active_admin_check;
+
+/// `Err(OpenError::Pending(n))` when the database lacks `n` of `$migrator`'s migrations.
+macro_rules! require_applied {
+    ($migrator:expr, $pool:expr) => {{
+        // No migrations table at all means none is applied.
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all($pool)
+                .await
+                .unwrap_or_default();
+        match $migrator.iter().filter(|m| !applied.contains(&m.version)).count() {
+            0 => Ok(()),
+            pending => Err($crate::server::db::OpenError::Pending(pending)),
+        }
+    }};
+}
+
+pub(crate) use require_applied;
+
+impl Store {
+    /// Opens the database at `url` (`sqlite:PATH`, created if needed, or `postgres://…`)
+    /// and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Store, OpenError> {
+        Store::open_with(url, Migrations::Apply).await
     }
 
-    /// A write transaction that holds SQLite's write lock from its first statement.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.write.begin_with("BEGIN IMMEDIATE").await
+    pub async fn open_with(url: &str, migrations: Migrations) -> Result<Store, OpenError> {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite(sqlite::Pools::open(url, migrations).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(postgres::open(url, migrations).await?)
+        } else {
+            return Err(OpenError::Unsupported(redact_url(url)));
+        };
+        let store = Store { backend, token_lookups: Arc::default() };
+        store.fill_name_keys().await?;
+        Ok(store)
+    }
+
+    /// "sqlite" or "postgres", for logs and metrics.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
     }
 
     /// True while the database answers a query.
     pub async fn ready(&self) -> bool {
-        sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&self.read).await.is_ok()
+        read_db!(self, db => sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db).await.is_ok())
+    }
+
+    /// Connections of each pool, for the metrics endpoint.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        fn stats<DB: sqlx::Database>(name: &'static str, pool: &sqlx::Pool<DB>) -> PoolStats {
+            PoolStats {
+                name,
+                size: pool.size(),
+                idle: pool.num_idle() as u32,
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match &self.backend {
+            Backend::Sqlite(pools) => {
+                vec![stats("sqlite_read", &pools.read), stats("sqlite_write", &pools.write)]
+            }
+            Backend::Postgres(pool) => vec![stats("postgres", pool)],
+        }
     }
 
     pub async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
-    }
-}
-
-/// True when `e` is a unique-constraint violation on the index named `index`.
-fn is_unique_violation(e: &sqlx::Error, index: &str) -> bool {
-    match e {
-        sqlx::Error::Database(db) => {
-            db.kind() == sqlx::error::ErrorKind::UniqueViolation
-                && (db.constraint() == Some(index) || db.message().contains(index_columns(index)))
-        }
-        _ => false,
-    }
-}
-
-/// SQLite names the columns, not the index, in its unique-violation message.
-fn index_columns(index: &str) -> &'static str {
-    match index {
-        "tokens_active_name" => "tokens.organization_id, tokens.name_key",
-        "users_email" => "users.email",
-        "organizations_name_key" => "organizations.name_key",
-        _ => "\u{0}",
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod test_support {
-    use super::Store;
-
-    /// A fresh, migrated database in its own temporary directory.
-    pub async fn fresh_store() -> (Store, TempDir) {
-        let dir = TempDir::new();
-        let url = format!("sqlite:{}", dir.0.join("test.db").display());
-        (Store::open(&url).await.expect("open test database"), dir)
-    }
-
-    pub struct TempDir(pub std::path::PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static N: AtomicU32 = AtomicU32::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "tokenwell-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+        match &self.backend {
+            Backend::Sqlite(pools) => pools.close().await,
+            Backend::Postgres(pool) => pool.close().await,
         }
     }
 }
+
+/// One connection pool's use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    pub name: &'static str,
+    /// Connections open now (in use + idle).
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// The URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if url[scheme + 3..at].contains(':') => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}:…{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `%`, `_` and `\` match themselves in a `LIKE … ESCAPE '\'` pattern built from `needle`.
+fn contains_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The first offset of the last page when `offset` is past the end.
+fn clamp_offset(offset: u64, total: u64, per_page: u32) -> u64 {
+    if offset < total || total == 0 {
+        offset
+    } else {
+        (total - 1) / per_page as u64 * per_page as u64
+    }
+}
+
+/// Fresh databases for tests, on the backend the environment asks for.
+#[doc(hidden)]
+pub mod test_support;
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::fresh_store;
     use super::*;
-    use crate::{domain::TokenName, model::TokenKind, server::token_secret::TokenSecret};
 
-    async fn synchronous(pool: &SqlitePool) -> i64 {
-        sqlx::query_scalar("PRAGMA synchronous").fetch_one(pool).await.unwrap()
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(contains_pattern("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
+        assert_eq!(contains_pattern(""), "%%");
     }
 
-    #[tokio::test]
-    async fn writes_are_synced_at_every_commit_and_reads_are_unchanged() {
-        let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
-        // 2 is FULL, 1 is NORMAL; still so after the connections have been used.
-        assert_eq!(synchronous(&store.write).await, 2);
-        assert_eq!(synchronous(&store.read).await, 1);
-        let mode: String =
-            sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.read).await.unwrap();
-        assert_eq!(mode, "wal");
-        let secret = TokenSecret::generate(TokenKind::Api).unwrap();
-        let token =
-            store.create_token(1, ada, &TokenName::parse("ci").unwrap(), &secret, 1).await.unwrap();
-        store.revoke_token(1, token.id, ada, 2).await.unwrap().unwrap();
-        assert_eq!(synchronous(&store.write).await, 2);
-        assert_eq!(synchronous(&store.read).await, 1);
-        // Reads see the write as before.
-        let revoked: Option<i64> =
-            sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE id = ?1")
-                .bind(token.id)
-                .fetch_one(&store.read)
-                .await
-                .unwrap();
-        assert_eq!(revoked, Some(2));
+    #[test]
+    fn offsets_past_the_end_land_on_the_last_page() {
+        assert_eq!(clamp_offset(0, 0, 25), 0);
+        assert_eq!(clamp_offset(50, 30, 25), 25);
+        assert_eq!(clamp_offset(25, 30, 25), 25);
+        assert_eq!(clamp_offset(25, 25, 25), 0);
     }
 
-    /// What FULL costs: N token creations and revocations through the store, with the write
-    /// connection at NORMAL and then at FULL, on the disk of the temporary directory.
-    /// `cargo test -p app --features ssr --release durability_cost -- --ignored --nocapture`
-    #[tokio::test]
-    #[ignore = "a benchmark; see docs/benchmarks.md"]
-    async fn durability_cost() {
-        const N: usize = 500;
-        let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
-        for round in 0..3 {
-            for mode in ["NORMAL", "FULL"] {
-                sqlx::query(&format!("PRAGMA synchronous = {mode}"))
-                    .execute(&store.write)
-                    .await
-                    .unwrap();
-                let started = std::time::Instant::now();
-                for i in 0..N {
-                    let name = TokenName::parse(&format!("bench-{round}-{mode}-{i}")).unwrap();
-                    let secret = TokenSecret::generate(TokenKind::Api).unwrap();
-                    let token = store.create_token(1, ada, &name, &secret, 1).await.unwrap();
-                    store.revoke_token(1, token.id, ada, 2).await.unwrap().unwrap();
-                }
-                let per_pair = started.elapsed() / N as u32;
-                println!("round {round} synchronous={mode}: {N} creates + {N} revokes, {per_pair:?} per create+revoke");
-            }
-        }
+    #[test]
+    fn urls_in_messages_carry_no_password() {
+        assert_eq!(redact_url("postgres://tw:s3cret@db:5432/tw"), "postgres://tw:…@db:5432/tw");
+        assert_eq!(redact_url("postgres://tw@db/tw"), "postgres://tw@db/tw");
+        assert_eq!(redact_url("mysql://host/db"), "mysql://host/db");
     }
 }

@@ -1,9 +1,7 @@
 //! Console sessions. The cookie holds a random id; the table holds its SHA-256.
 
-use sqlx::Row;
-
-use super::Store;
-use crate::model::{Role, Viewer};
+use super::{read_db, transaction, write_db, Store, StoreError};
+use crate::model::{OrgId, Role, UserId, Viewer};
 
 /// The user behind a live session, read fresh from the database on every request so that
 /// disabling a user or changing a role takes effect at once.
@@ -16,101 +14,119 @@ pub struct SessionUser {
 /// `last_seen_at` is refreshed at most this often, not on every request.
 const TOUCH_INTERVAL: i64 = 60;
 
+#[derive(sqlx::FromRow)]
+struct SessionRecord {
+    session_id: i64,
+    last_seen_at: i64,
+    user_id: i64,
+    name: String,
+    email: Option<String>,
+    role: Option<String>,
+    organization_id: i64,
+    organization_name: String,
+    must_change_password: bool,
+}
+
 impl Store {
     pub async fn create_session(
         &self,
         id_hash: &[u8],
-        user_id: i64,
+        user: UserId,
         now: i64,
         absolute_secs: i64,
-    ) -> Result<(), sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        // Housekeeping that keeps the table small: drop this user's expired sessions.
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2")
-            .bind(user_id)
+    ) -> Result<(), StoreError> {
+        transaction!(self, tx => {
+            // Housekeeping that keeps the table small: drop this user's expired sessions.
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2")
+                .bind(user)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) \
+                 VALUES ($1, $2, $3, $3, $4)",
+            )
+            .bind(id_hash)
+            .bind(user)
             .bind(now)
+            .bind(now + absolute_secs)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?3, ?4)",
-        )
-        .bind(id_hash)
-        .bind(user_id)
-        .bind(now)
-        .bind(now + absolute_secs)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        });
+        Ok(())
     }
 
     /// The active user of a live session, or None when the session is unknown, expired
-    /// (idle or absolute), or its user is disabled.
+    /// (idle or absolute), or its user is disabled. A session that still runs on an initial
+    /// password ends when that password expires.
     pub async fn session_user(
         &self,
         id_hash: &[u8],
         now: i64,
         idle_secs: i64,
         initial_password_secs: i64,
-    ) -> Result<Option<SessionUser>, sqlx::Error> {
-        // A session that still runs on an initial password ends when that password expires.
-        let row = sqlx::query(
-            "SELECT s.id, s.last_seen_at, u.id, u.name, u.email, u.role, o.id, o.name, u.must_change_password \
+    ) -> Result<Option<SessionUser>, StoreError> {
+        let record = read_db!(self, db => sqlx::query_as::<_, SessionRecord>(
+            "SELECT s.id AS session_id, s.last_seen_at, u.id AS user_id, u.name, u.email, u.role, \
+                    o.id AS organization_id, o.name AS organization_name, u.must_change_password \
              FROM sessions s \
              JOIN users u ON u.id = s.user_id \
              JOIN organizations o ON o.id = u.organization_id \
-             WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?2 - ?3 \
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
                AND u.status = 'active' AND u.kind = 'user' \
-               AND (u.must_change_password = 0 OR coalesce(u.password_set_at, 0) > ?2 - ?4)",
+               AND (NOT u.must_change_password OR coalesce(u.password_set_at, 0) > $4)",
         )
         .bind(id_hash)
         .bind(now)
-        .bind(idle_secs)
-        .bind(initial_password_secs)
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let Some(role) = Role::parse(row.get(5)) else { return Ok(None) };
-        let session_id: i64 = row.get(0);
-        let last_seen: i64 = row.get(1);
-        if now - last_seen >= TOUCH_INTERVAL {
-            sqlx::query("UPDATE sessions SET last_seen_at = ?1 WHERE id = ?2")
+        .bind(now - idle_secs)
+        .bind(now - initial_password_secs)
+        .fetch_optional(db)
+        .await?);
+        let Some(r) = record else { return Ok(None) };
+        let (Some(role), Some(email)) = (r.role.as_deref().and_then(Role::parse), r.email) else {
+            return Ok(None);
+        };
+        if now - r.last_seen_at >= TOUCH_INTERVAL {
+            write_db!(self, db => sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
                 .bind(now)
-                .bind(session_id)
-                .execute(&self.write)
-                .await?;
+                .bind(r.session_id)
+                .execute(db)
+                .await
+                .map(|_| ())?);
         }
         Ok(Some(SessionUser {
-            session_id,
+            session_id: r.session_id,
             viewer: Viewer {
-                user_id: row.get(2),
-                name: row.get(3),
-                email: row.get(4),
+                user_id: UserId(r.user_id),
+                name: r.name,
+                email,
                 role,
-                organization_id: row.get(6),
-                organization_name: row.get(7),
-                must_change_password: row.get(8),
+                organization_id: OrgId(r.organization_id),
+                organization_name: r.organization_name,
+                must_change_password: r.must_change_password,
             },
         }))
     }
 
-    pub async fn delete_session(&self, id_hash: &[u8]) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?1")
+    pub async fn delete_session(&self, id_hash: &[u8]) -> Result<(), StoreError> {
+        write_db!(self, db => sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&self.write)
+            .execute(db)
             .await
-            .map(|_| ())
+            .map(|_| ())?);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::fresh_store;
+    use super::super::test_support::{fresh_store, person};
 
     #[tokio::test]
     async fn sessions_expire_idle_and_absolute_and_end_on_delete() {
         let (store, _dir) = fresh_store().await;
-        let user = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
+        let user =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
         store.create_session(b"one", user, 1_000, 3_600).await.unwrap();
         let found = store.session_user(b"one", 1_010, 600, 72 * 3600).await.unwrap().unwrap();
         assert_eq!(found.viewer.user_id, user);
@@ -132,13 +148,12 @@ mod tests {
     #[tokio::test]
     async fn a_disabled_user_has_no_session() {
         let (store, _dir) = fresh_store().await;
-        let user = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 0).await.unwrap();
+        let user =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
         store.create_session(b"s", user, 10, 3_600).await.unwrap();
-        sqlx::query("UPDATE users SET status = 'disabled' WHERE id = ?1")
-            .bind(user)
-            .execute(&store.write)
-            .await
-            .unwrap();
+        store
+            .execute_for_test("UPDATE users SET status = 'disabled' WHERE id = $1", &[user.0])
+            .await;
         assert!(store.session_user(b"s", 11, 600, 72 * 3600).await.unwrap().is_none());
     }
 }

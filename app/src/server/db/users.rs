@@ -1,24 +1,19 @@
 //! Organizations and users.
 
-use sqlx::Row;
+use sqlx::{Database, Encode, QueryBuilder, Type};
 
-use super::{is_unique_violation, Store};
-use crate::model::{LinkedToken, Role, UserKind, UserPage, UserRow, UserStatus};
-
-#[derive(Debug, thiserror::Error)]
-pub enum CreateAdminError {
-    #[error("Tokenwell is already set up")]
-    AlreadySetUp,
-    #[error("a user with this email already exists")]
-    EmailTaken,
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
+use super::{
+    clamp_offset, contains_pattern, read_db, transaction, unique_violation, write_db, Store,
+    StoreError, Unique,
+};
+use crate::model::{
+    LinkedToken, OrgId, Page, Role, TokenId, UserId, UserKind, UserRow, UserStatus, USERS_PER_PAGE,
+};
 
 /// What sign-in needs to know about an email address.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct LoginRecord {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub password_hash: Option<String>,
     pub active: bool,
     /// The password is an initial one that an admin generated.
@@ -26,35 +21,200 @@ pub struct LoginRecord {
     pub password_set_at: Option<i64>,
 }
 
-impl Store {
-    pub async fn any_user_exists(&self) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar::<_, i64>("SELECT EXISTS (SELECT 1 FROM users)")
-            .fetch_one(&self.read)
+pub const SELF_DEMOTE: &str = "You cannot change your own role. Ask another admin to do it.";
+pub const SELF_DISABLE: &str = "You cannot disable yourself. Ask another admin to do it.";
+pub const SERVICE_ROLE: &str =
+    "Forwarder Service Accounts have no role: they can only ingest files.";
+pub const SERVICE_PASSWORD: &str =
+    "Forwarder Service Accounts have no password: they never sign in.";
+pub const SELF_RESET: &str = "Change your own password on your account page.";
+
+/// A listed user's columns, by name, with a Forwarder Service Account's token (a person's
+/// row joins nothing). A macro, so `concat!` can extend it.
+macro_rules! user_select {
+    () => {
+        "SELECT u.id AS id, u.name AS name, u.email AS email, u.kind AS kind, u.role AS role, \
+         u.status AS status, u.created_at AS created_at, t.id AS token_id, \
+         t.name AS token_name, t.revoked_at IS NOT NULL AS token_revoked \
+         FROM users u LEFT JOIN tokens t ON t.principal_id = u.id AND u.kind = 'forwarder'"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRecord {
+    id: i64,
+    name: String,
+    email: Option<String>,
+    kind: String,
+    role: Option<String>,
+    status: String,
+    created_at: i64,
+    token_id: Option<i64>,
+    token_name: Option<String>,
+    token_revoked: bool,
+}
+
+impl From<UserRecord> for UserRow {
+    fn from(r: UserRecord) -> UserRow {
+        UserRow {
+            id: UserId(r.id),
+            name: r.name,
+            email: r.email,
+            kind: UserKind::parse(&r.kind).unwrap_or(UserKind::User),
+            role: r.role.as_deref().and_then(Role::parse),
+            status: UserStatus::parse(&r.status).unwrap_or(UserStatus::Disabled),
+            created_at: r.created_at,
+            token: r.token_id.map(|id| LinkedToken {
+                id: TokenId(id),
+                name: r.token_name.unwrap_or_default(),
+                revoked: r.token_revoked,
+            }),
+        }
+    }
+}
+
+/// One user of the organization, on any connection or pool of either backend.
+macro_rules! user_row {
+    ($conn:expr, $org:expr, $id:expr) => {
+        async {
+            sqlx::query_as::<_, UserRecord>(concat!(
+                user_select!(),
+                " WHERE u.id = $1 AND u.organization_id = $2"
+            ))
+            .bind($id)
+            .bind($org)
+            .fetch_optional($conn)
             .await
-            .map(|n| n != 0)
+            .map(|r| r.map(UserRow::from))
+        }
+    };
+}
+
+/// The organization named `name` (ignoring case), created when there is none.
+macro_rules! find_or_create_org {
+    ($conn:expr, $name:expr, $now:expr) => {
+        async {
+            let name: &str = $name;
+            let key = name.to_lowercase();
+            sqlx::query(
+                "INSERT INTO organizations (name, name_key, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name_key) DO NOTHING",
+            )
+            .bind(name)
+            .bind(&key)
+            .bind($now)
+            .execute(&mut *$conn)
+            .await?;
+            sqlx::query_scalar::<_, OrgId>("SELECT id FROM organizations WHERE name_key = $1")
+                .bind(&key)
+                .fetch_one(&mut *$conn)
+                .await
+        }
+    };
+}
+
+/// Adds a person; `must_change` for an initial password an admin generated.
+macro_rules! insert_person {
+    ($conn:expr, $org:expr, $new:expr, $role:expr, $must_change:expr, $now:expr) => {
+        async {
+            let new: &NewPerson<'_> = $new;
+            sqlx::query_scalar::<_, UserId>(
+                "INSERT INTO users (organization_id, name, name_key, email, password_hash, kind, \
+                 role, status, created_at, must_change_password, password_set_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'user', $6, 'active', $7, $8, $7) RETURNING id",
+            )
+            .bind($org)
+            .bind(new.name)
+            .bind(new.name.to_lowercase())
+            .bind(new.email)
+            .bind(new.password_hash)
+            .bind($role.as_str())
+            .bind($now)
+            .bind($must_change)
+            .fetch_one(&mut *$conn)
+            .await
+            .map_err(unique_violation)
+        }
+    };
+}
+
+/// A person to add: name and email already validated, the password already hashed.
+#[derive(Clone, Copy, Debug)]
+pub struct NewPerson<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+}
+
+/// The users listing with only the conditions it uses; with `page`, that page's rows:
+/// people first, then service accounts, each oldest first.
+fn listing<'a, DB>(
+    select: &str,
+    organization: OrgId,
+    needle: &str,
+    page: Option<(u32, u64)>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    DB::Arguments<'a>: Default,
+    OrgId: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(select);
+    qb.push(" WHERE u.organization_id = ").push_bind(organization);
+    if !needle.is_empty() {
+        let pattern = contains_pattern(needle);
+        qb.push(" AND (u.name_key LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR u.email LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+    if let Some((per_page, offset)) = page {
+        qb.push(" ORDER BY u.kind = 'forwarder', u.id LIMIT ")
+            .push_bind(per_page as i64)
+            .push(" OFFSET ")
+            .push_bind(offset as i64);
+    }
+    qb
+}
+
+impl Store {
+    pub async fn any_user_exists(&self) -> Result<bool, StoreError> {
+        Ok(
+            read_db!(self, db => sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM users)")
+            .fetch_one(db)
+            .await?),
+        )
     }
 
-    /// First-run setup: the organization and its first admin, only while no user exists.
-    /// Returns the new user's id.
+    /// First-run setup: the organization and its first admin, once, and only while no user
+    /// exists. The `setup` table's single row makes a concurrent second setup fail.
     pub async fn setup_first_admin(
         &self,
         organization: &str,
-        name: &str,
-        email: &str,
-        password_hash: &str,
+        admin: NewPerson<'_>,
         now: i64,
-    ) -> Result<i64, CreateAdminError> {
-        let mut tx = self.begin_write().await?;
-        let exists: i64 =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)").fetch_one(&mut *tx).await?;
-        if exists != 0 {
-            return Err(CreateAdminError::AlreadySetUp);
-        }
-        let org_id = find_or_create_org(&mut tx, organization, now).await?;
-        let user_id =
-            insert_person(&mut tx, org_id, name, email, password_hash, Role::Admin, now).await?;
-        tx.commit().await?;
-        Ok(user_id)
+    ) -> Result<UserId, StoreError> {
+        Ok(transaction!(self, tx => {
+            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+                .fetch_one(&mut *tx)
+                .await?;
+            if exists {
+                return Err(StoreError::AlreadySetUp);
+            }
+            sqlx::query("INSERT INTO setup (id, completed_at) VALUES (1, $1)")
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match unique_violation(e) {
+                    StoreError::Duplicate(Unique::Setup) => StoreError::AlreadySetUp,
+                    other => other,
+                })?;
+            let org = find_or_create_org!(tx, organization, now).await?;
+            insert_person!(tx, org, &admin, Role::Admin, false, now).await?
+        }))
     }
 
     /// `tokenwell create-admin` / `create-user`: adds a person, creating the organization
@@ -62,148 +222,105 @@ impl Store {
     pub async fn create_user(
         &self,
         organization: &str,
-        name: &str,
-        email: &str,
-        password_hash: &str,
+        person: NewPerson<'_>,
         role: Role,
         now: i64,
-    ) -> Result<i64, CreateAdminError> {
-        let mut tx = self.begin_write().await?;
-        let org_id = find_or_create_org(&mut tx, organization, now).await?;
-        let user_id = insert_person(&mut tx, org_id, name, email, password_hash, role, now).await?;
-        tx.commit().await?;
-        Ok(user_id)
-    }
-
-    pub async fn login_record(&self, email: &str) -> Result<Option<LoginRecord>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT id, password_hash, status, must_change_password, password_set_at \
-             FROM users WHERE email = ?1 AND kind = 'user'",
-        )
-        .bind(email)
-        .fetch_optional(&self.read)
-        .await?;
-        Ok(row.map(|r| LoginRecord {
-            user_id: r.get(0),
-            password_hash: r.get(1),
-            active: r.get::<String, _>(2) == "active",
-            must_change_password: r.get(3),
-            password_set_at: r.get(4),
+    ) -> Result<UserId, StoreError> {
+        Ok(transaction!(self, tx => {
+            let org = find_or_create_org!(tx, organization, now).await?;
+            insert_person!(tx, org, &person, role, false, now).await?
         }))
     }
 
-    /// A page of the organization's users, optionally filtered by name or email.
+    pub async fn login_record(&self, email: &str) -> Result<Option<LoginRecord>, StoreError> {
+        Ok(read_db!(self, db => sqlx::query_as::<_, LoginRecord>(
+            "SELECT id AS user_id, password_hash, status = 'active' AS active, \
+             must_change_password, password_set_at FROM users WHERE email = $1 AND kind = 'user'",
+        )
+        .bind(email)
+        .fetch_optional(db)
+        .await?))
+    }
+
+    /// A page of the organization's users, optionally filtered by part of the name or
+    /// email, ignoring case (lowercased here, Unicode-aware, as token names are).
     pub async fn list_users(
         &self,
-        organization_id: i64,
+        organization: OrgId,
         q: &str,
-        offset: u64,
-        limit: u32,
-    ) -> Result<UserPage, sqlx::Error> {
-        let q = q.trim().to_lowercase();
-        const FILTER: &str = "u.organization_id = ?1 AND (?2 = '' OR instr(lower(u.name), ?2) > 0 \
-                              OR instr(coalesce(u.email, ''), ?2) > 0)";
-        let total: i64 =
-            sqlx::query_scalar(&format!("SELECT count(*) FROM users u WHERE {FILTER}"))
-                .bind(organization_id)
-                .bind(&q)
-                .fetch_one(&self.read)
+        page: u32,
+        now: i64,
+    ) -> Result<Page<UserRow>, StoreError> {
+        let needle = q.trim().to_lowercase();
+        let per_page = USERS_PER_PAGE;
+        let requested = (page.max(1) as u64 - 1) * per_page as u64;
+        const COUNT: &str = "SELECT count(*) FROM users u";
+        let (total, rows, offset) = read_db!(self, db => {
+            let total: i64 = listing(COUNT, organization, &needle, None)
+                .build_query_scalar()
+                .fetch_one(db)
                 .await?;
-        let offset = clamp_offset(offset, total as u64, limit);
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u {USER_JOINS} WHERE {FILTER} \
-             ORDER BY u.kind = 'forwarder', u.id LIMIT ?3 OFFSET ?4"
-        ))
-        .bind(organization_id)
-        .bind(&q)
-        .bind(limit as i64)
-        .bind(offset as i64)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(UserPage { rows: rows.iter().map(user_row).collect(), total: total as u64, offset })
+            let total = total.max(0) as u64;
+            let offset = clamp_offset(requested, total, per_page);
+            let rows = listing(user_select!(), organization, &needle, Some((per_page, offset)))
+                .build_query_as::<UserRecord>()
+                .fetch_all(db)
+                .await?;
+            (total, rows, offset)
+        });
+        Ok(Page {
+            rows: rows.into_iter().map(UserRow::from).collect(),
+            total,
+            page: (offset / per_page as u64) as u32 + 1,
+            per_page,
+            now,
+        })
     }
-}
 
-/// Why an admin's change to a user was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum UserChangeError {
-    #[error("no such user in this organization")]
-    NotFound,
-    #[error("{0}")]
-    Refused(&'static str),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-pub const SELF_DEMOTE: &str = "You cannot change your own role. Ask another admin to do it.";
-pub const SELF_DISABLE: &str = "You cannot disable yourself. Ask another admin to do it.";
-pub const LAST_ADMIN: &str =
-    "This is the organization's only active admin. Make another user an admin first, so someone can still manage the organization.";
-pub const SERVICE_ROLE: &str =
-    "Forwarder Service Accounts have no role: they can only ingest files.";
-pub const SERVICE_PASSWORD: &str =
-    "Forwarder Service Accounts have no password: they never sign in.";
-pub const SELF_RESET: &str = "Change your own password on your account page.";
-
-impl Store {
     /// An admin adds a person, who must set their own password at first sign-in.
     pub async fn add_user(
         &self,
-        organization_id: i64,
-        name: &str,
-        email: &str,
-        password_hash: &str,
+        organization: OrgId,
+        actor: UserId,
+        person: NewPerson<'_>,
         role: Role,
         now: i64,
-    ) -> Result<UserRow, CreateAdminError> {
-        let mut tx = self.begin_write().await?;
-        let id = insert_user(&mut tx, organization_id, name, email, password_hash, role, true, now)
-            .await?;
-        let row =
-            fetch_user(&mut tx, organization_id, id).await?.ok_or(sqlx::Error::RowNotFound)?;
-        tx.commit().await?;
-        Ok(row)
+    ) -> Result<UserRow, StoreError> {
+        Ok(transaction!(self, lock = organization, actor = actor, tx => {
+            let id = insert_person!(tx, organization, &person, role, true, now).await?;
+            user_row!(&mut *tx, organization, id).await?.ok_or(StoreError::NotFound)?
+        }))
     }
 
-    /// Changes a person's role. Nobody changes their own, and the organization keeps at
-    /// least one active admin.
+    /// Changes a person's role. Nobody changes their own. The organization always keeps an
+    /// active admin: the actor is one (checked in the transaction, and the organization's
+    /// writers take turns), and nobody demotes or disables themselves.
     pub async fn set_role(
         &self,
-        organization_id: i64,
-        actor_id: i64,
-        user_id: i64,
+        organization: OrgId,
+        actor: UserId,
+        user: UserId,
         role: Role,
-    ) -> Result<UserRow, UserChangeError> {
-        let mut tx = self.begin_write().await?;
-        let user = fetch_user(&mut tx, organization_id, user_id)
-            .await?
-            .ok_or(UserChangeError::NotFound)?;
-        if user.kind == UserKind::Forwarder {
-            return Err(UserChangeError::Refused(SERVICE_ROLE));
-        }
-        if user.role == Some(role) {
-            return Ok(user);
-        }
-        if user_id == actor_id {
-            return Err(UserChangeError::Refused(SELF_DEMOTE));
-        }
-        if user.role == Some(Role::Admin)
-            && user.status == UserStatus::Active
-            && active_admins(&mut tx, organization_id).await? <= 1
-        {
-            return Err(UserChangeError::Refused(LAST_ADMIN));
-        }
-        sqlx::query("UPDATE users SET role = ?1 WHERE id = ?2 AND organization_id = ?3")
-            .bind(role.as_str())
-            .bind(user_id)
-            .bind(organization_id)
-            .execute(&mut *tx)
-            .await?;
-        let user = fetch_user(&mut tx, organization_id, user_id)
-            .await?
-            .ok_or(UserChangeError::NotFound)?;
-        tx.commit().await?;
-        Ok(user)
+    ) -> Result<UserRow, StoreError> {
+        Ok(transaction!(self, lock = organization, actor = actor, tx => {
+            let found = user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?;
+            if found.kind == UserKind::Forwarder {
+                return Err(StoreError::Refused(SERVICE_ROLE));
+            }
+            if found.role == Some(role) {
+                return Ok(found);
+            }
+            if user == actor {
+                return Err(StoreError::Refused(SELF_DEMOTE));
+            }
+            sqlx::query("UPDATE users SET role = $1 WHERE id = $2 AND organization_id = $3")
+                .bind(role.as_str())
+                .bind(user)
+                .bind(organization)
+                .execute(&mut *tx)
+                .await?;
+            user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?
+        }))
     }
 
     /// Disables or enables a person or a Forwarder Service Account. Disabling ends the
@@ -211,75 +328,69 @@ impl Store {
     /// reads the principal's status.
     pub async fn set_status(
         &self,
-        organization_id: i64,
-        actor_id: i64,
-        user_id: i64,
+        organization: OrgId,
+        actor: UserId,
+        user: UserId,
         status: UserStatus,
-    ) -> Result<UserRow, UserChangeError> {
-        let mut tx = self.begin_write().await?;
-        let user = fetch_user(&mut tx, organization_id, user_id)
-            .await?
-            .ok_or(UserChangeError::NotFound)?;
-        if user.status == status {
-            return Ok(user);
-        }
-        if status == UserStatus::Disabled {
-            if user_id == actor_id {
-                return Err(UserChangeError::Refused(SELF_DISABLE));
+    ) -> Result<UserRow, StoreError> {
+        Ok(transaction!(self, lock = organization, actor = actor, tx => {
+            let found = user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?;
+            if found.status == status {
+                return Ok(found);
             }
-            if user.role == Some(Role::Admin) && active_admins(&mut tx, organization_id).await? <= 1
-            {
-                return Err(UserChangeError::Refused(LAST_ADMIN));
+            if status == UserStatus::Disabled {
+                if user == actor {
+                    return Err(StoreError::Refused(SELF_DISABLE));
+                }
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
-                .bind(user_id)
+            sqlx::query("UPDATE users SET status = $1 WHERE id = $2 AND organization_id = $3")
+                .bind(status.as_str())
+                .bind(user)
+                .bind(organization)
                 .execute(&mut *tx)
                 .await?;
-        }
-        sqlx::query("UPDATE users SET status = ?1 WHERE id = ?2 AND organization_id = ?3")
-            .bind(status.as_str())
-            .bind(user_id)
-            .bind(organization_id)
-            .execute(&mut *tx)
-            .await?;
-        let user = fetch_user(&mut tx, organization_id, user_id)
-            .await?
-            .ok_or(UserChangeError::NotFound)?;
-        tx.commit().await?;
-        Ok(user)
+            user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?
+        }))
     }
 
-    pub async fn password_hash(&self, user_id: i64) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?1 AND kind = 'user'")
-            .bind(user_id)
-            .fetch_optional(&self.read)
-            .await
-            .map(Option::flatten)
+    pub async fn password_hash(&self, user: UserId) -> Result<Option<String>, StoreError> {
+        Ok(read_db!(self, db => sqlx::query_scalar::<_, Option<String>>(
+            "SELECT password_hash FROM users WHERE id = $1 AND kind = 'user'",
+        )
+        .bind(user)
+        .fetch_optional(db)
+        .await?)
+        .flatten())
     }
 
     /// Sets the password a person chose and ends every session of theirs; the caller starts
     /// a new one (a new session id) for the request that made the change.
     pub async fn set_password(
         &self,
-        user_id: i64,
+        user: UserId,
         password_hash: &str,
         now: i64,
-    ) -> Result<(), sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE users SET password_hash = ?1, must_change_password = 0, password_set_at = ?3 \
-             WHERE id = ?2 AND kind = 'user'",
-        )
-        .bind(password_hash)
-        .bind(user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
-            .bind(user_id)
+    ) -> Result<(), StoreError> {
+        transaction!(self, tx => {
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, must_change_password = FALSE, \
+                 password_set_at = $3 WHERE id = $2 AND kind = 'user'",
+            )
+            .bind(password_hash)
+            .bind(user)
+            .bind(now)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+        });
+        Ok(())
     }
 
     /// An admin gives a person a new initial password (generated by the caller), which they
@@ -287,272 +398,214 @@ impl Store {
     /// page is for that) nor for a service account, which has no password.
     pub async fn reset_password(
         &self,
-        organization_id: i64,
-        actor_id: i64,
-        user_id: i64,
+        organization: OrgId,
+        actor: UserId,
+        user: UserId,
         password_hash: &str,
         now: i64,
-    ) -> Result<UserRow, UserChangeError> {
-        let mut tx = self.begin_write().await?;
-        let user = fetch_user(&mut tx, organization_id, user_id)
-            .await?
-            .ok_or(UserChangeError::NotFound)?;
-        if user.kind == UserKind::Forwarder {
-            return Err(UserChangeError::Refused(SERVICE_PASSWORD));
-        }
-        if user_id == actor_id {
-            return Err(UserChangeError::Refused(SELF_RESET));
-        }
-        sqlx::query(
-            "UPDATE users SET password_hash = ?1, must_change_password = 1, password_set_at = ?2 \
-             WHERE id = ?3 AND organization_id = ?4",
-        )
-        .bind(password_hash)
-        .bind(now)
-        .bind(user_id)
-        .bind(organization_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
-            .bind(user_id)
+    ) -> Result<UserRow, StoreError> {
+        Ok(transaction!(self, lock = organization, actor = actor, tx => {
+            let found = user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?;
+            if found.kind == UserKind::Forwarder {
+                return Err(StoreError::Refused(SERVICE_PASSWORD));
+            }
+            if user == actor {
+                return Err(StoreError::Refused(SELF_RESET));
+            }
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, must_change_password = TRUE, \
+                 password_set_at = $2 WHERE id = $3 AND organization_id = $4",
+            )
+            .bind(password_hash)
+            .bind(now)
+            .bind(user)
+            .bind(organization)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(user)
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+            found
+        }))
     }
-}
 
-/// The first offset of the last page when `offset` is past the end.
-pub(super) fn clamp_offset(offset: u64, total: u64, per_page: u32) -> u64 {
-    if offset < total || total == 0 {
-        offset
-    } else {
-        (total - 1) / per_page as u64 * per_page as u64
-    }
-}
-
-const USER_COLUMNS: &str =
-    "u.id, u.name, u.email, u.kind, u.role, u.status, u.created_at, t.id, t.name, t.revoked_at IS NOT NULL";
-/// A Forwarder Service Account's token (a person's row joins nothing).
-const USER_JOINS: &str = "LEFT JOIN tokens t ON t.principal_id = u.id AND u.kind = 'forwarder'";
-
-fn user_row(r: &sqlx::sqlite::SqliteRow) -> UserRow {
-    UserRow {
-        id: r.get(0),
-        name: r.get(1),
-        email: r.get(2),
-        kind: UserKind::parse(r.get(3)).unwrap_or(UserKind::User),
-        role: r.get::<Option<String>, _>(4).and_then(|s| Role::parse(&s)),
-        status: UserStatus::parse(r.get(5)).unwrap_or(UserStatus::Disabled),
-        created_at: r.get(6),
-        token: r.get::<Option<i64>, _>(7).map(|id| LinkedToken {
-            id,
-            name: r.get(8),
-            revoked: r.get(9),
-        }),
-    }
-}
-
-async fn fetch_user(
-    conn: &mut sqlx::SqliteConnection,
-    organization_id: i64,
-    id: i64,
-) -> Result<Option<UserRow>, sqlx::Error> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS} FROM users u {USER_JOINS} WHERE u.id = ?1 AND u.organization_id = ?2"
-    ))
-    .bind(id)
-    .bind(organization_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.as_ref().map(user_row))
-}
-
-/// Active admins of the organization.
-async fn active_admins(
-    conn: &mut sqlx::SqliteConnection,
-    organization_id: i64,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM users WHERE organization_id = ?1 AND role = 'admin' AND status = 'active' AND kind = 'user'",
-    )
-    .bind(organization_id)
-    .fetch_one(&mut *conn)
-    .await
-}
-
-async fn find_or_create_org(
-    tx: &mut sqlx::SqliteConnection,
-    name: &str,
-    now: i64,
-) -> Result<i64, sqlx::Error> {
-    let key = name.to_lowercase();
-    if let Some(id) =
-        sqlx::query_scalar::<_, i64>("SELECT id FROM organizations WHERE name_key = ?1")
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await?
-    {
-        return Ok(id);
-    }
-    sqlx::query_scalar(
-        "INSERT INTO organizations (name, name_key, created_at) VALUES (?1, ?2, ?3) RETURNING id",
-    )
-    .bind(name)
-    .bind(&key)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await
-}
-
-async fn insert_person(
-    tx: &mut sqlx::SqliteConnection,
-    organization_id: i64,
-    name: &str,
-    email: &str,
-    password_hash: &str,
-    role: Role,
-    now: i64,
-) -> Result<i64, CreateAdminError> {
-    insert_user(tx, organization_id, name, email, password_hash, role, false, now).await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn insert_user(
-    tx: &mut sqlx::SqliteConnection,
-    organization_id: i64,
-    name: &str,
-    email: &str,
-    password_hash: &str,
-    role: Role,
-    must_change_password: bool,
-    now: i64,
-) -> Result<i64, CreateAdminError> {
-    sqlx::query_scalar(
-        "INSERT INTO users (organization_id, name, email, password_hash, kind, role, status, created_at, \
-         must_change_password, password_set_at) VALUES (?1, ?2, ?3, ?4, 'user', ?5, 'active', ?6, ?7, ?6) RETURNING id",
-    )
-    .bind(organization_id)
-    .bind(name)
-    .bind(email)
-    .bind(password_hash)
-    .bind(role.as_str())
-    .bind(now)
-    .bind(must_change_password)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| {
-        if is_unique_violation(&e, "users_email") {
-            CreateAdminError::EmailTaken
-        } else {
-            CreateAdminError::Database(e)
+    /// Gives rows from before the `name_key` column their key: lowercased here, not in SQL,
+    /// because SQLite's `lower()` only knows ASCII.
+    pub(super) async fn fill_name_keys(&self) -> Result<(), sqlx::Error> {
+        let missing: Vec<(UserId, String)> = read_db!(self, db => sqlx::query_as(
+            "SELECT id, name FROM users WHERE name_key IS NULL",
+        )
+        .fetch_all(db)
+        .await?);
+        for (id, name) in missing {
+            write_db!(self, db => sqlx::query("UPDATE users SET name_key = $1 WHERE id = $2")
+                .bind(name.to_lowercase())
+                .bind(id)
+                .execute(db)
+                .await
+                .map(|_| ())?);
         }
-    })
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::fresh_store;
+    use super::super::test_support::{fresh_store, org_of, person};
     use super::*;
 
     #[tokio::test]
     async fn setup_runs_once_and_create_admin_reuses_the_organization() {
-        let (store, _dir) = fresh_store().await;
+        let (store, _db) = fresh_store().await;
         assert!(!store.any_user_exists().await.unwrap());
-        store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 1).await.unwrap();
+        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 1).await.unwrap();
         assert!(store.any_user_exists().await.unwrap());
         assert!(matches!(
-            store.setup_first_admin("Other", "Bob", "bob@other.test", "h", 2).await,
-            Err(CreateAdminError::AlreadySetUp)
+            store.setup_first_admin("Other", person("Bob", "bob@other.test"), 2).await,
+            Err(StoreError::AlreadySetUp)
         ));
-        store.create_user("ACME", "Cy", "cy@acme.test", "h", Role::Admin, 3).await.unwrap();
-        let admin_org = |email: &'static str| {
-            let store = store.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>("SELECT organization_id FROM users WHERE email = ?1")
-                    .bind(email)
-                    .fetch_one(&store.read)
-                    .await
-                    .unwrap()
-            }
-        };
-        assert_eq!(admin_org("ada@acme.test").await, admin_org("cy@acme.test").await);
+        let cy =
+            store.create_user("ACME", person("Cy", "cy@acme.test"), Role::Admin, 3).await.unwrap();
+        assert_eq!(org_of(&store, ada).await, org_of(&store, cy).await);
         assert!(matches!(
-            store.create_user("Acme", "Ada again", "ada@acme.test", "h", Role::Admin, 4).await,
-            Err(CreateAdminError::EmailTaken)
+            store.create_user("Acme", person("Ada again", "ada@acme.test"), Role::Admin, 4).await,
+            Err(StoreError::Duplicate(Unique::Email))
         ));
         // A new organization name makes a new tenant.
-        store.create_user("Globex", "Hank", "hank@globex.test", "h", Role::Admin, 5).await.unwrap();
-        assert_ne!(admin_org("hank@globex.test").await, admin_org("ada@acme.test").await);
+        let hank = store
+            .create_user("Globex", person("Hank", "hank@globex.test"), Role::Admin, 5)
+            .await
+            .unwrap();
+        assert_ne!(org_of(&store, hank).await, org_of(&store, ada).await);
     }
 
     #[tokio::test]
-    async fn users_are_listed_per_organization_with_a_filter() {
-        let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 1).await.unwrap();
-        store.create_user("Globex", "Hank", "hank@globex.test", "h", Role::Admin, 2).await.unwrap();
-        let org: i64 = sqlx::query_scalar("SELECT organization_id FROM users WHERE id = ?1")
-            .bind(ada)
-            .fetch_one(&store.read)
+    async fn concurrent_setups_make_one_organization() {
+        let (store, _db) = fresh_store().await;
+        let attempts: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let (org, email) = (format!("Org {i}"), format!("admin{i}@example.test"));
+                    store.setup_first_admin(&org, person("Admin", &email), 1).await
+                })
+            })
+            .collect();
+        let mut made = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Ok(_) => made += 1,
+                Err(StoreError::AlreadySetUp) => {}
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        assert_eq!(made, 1);
+        assert_eq!(store.scalar_for_test("SELECT count(*) FROM organizations", &[]).await, 1);
+    }
+
+    #[tokio::test]
+    async fn users_are_listed_per_organization_with_a_filter_that_ignores_case() {
+        let (store, _db) = fresh_store().await;
+        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 1).await.unwrap();
+        store
+            .create_user("Globex", person("Hank", "hank@globex.test"), Role::Admin, 2)
             .await
             .unwrap();
-        let page = store.list_users(org, "", 0, 25).await.unwrap();
-        assert_eq!(page.total, 1);
+        let org = org_of(&store, ada).await;
+        let page = store.list_users(org, "", 1, 0).await.unwrap();
+        assert_eq!((page.total, page.page), (1, 1));
         assert_eq!(page.rows[0].email.as_deref(), Some("ada@acme.test"));
         assert_eq!(page.rows[0].role, Some(Role::Admin));
-        assert_eq!(store.list_users(org, "HANK", 0, 25).await.unwrap().total, 0);
-        assert_eq!(store.list_users(org, "ADA", 0, 25).await.unwrap().total, 1);
+        assert_eq!(store.list_users(org, "HANK", 1, 0).await.unwrap().total, 0);
+        assert_eq!(store.list_users(org, "ADA", 1, 0).await.unwrap().total, 1);
+        // Beyond ASCII, on both backends alike; wildcards are plain characters.
+        store
+            .add_user(org, ada, person("Ärger Öztürk", "aerger@acme.test"), Role::Member, 3)
+            .await
+            .unwrap();
+        for (q, found) in [("ärger", 1), ("ÄRGER ÖZ", 1), ("öztürk", 1), ("%", 0), ("_", 0)] {
+            assert_eq!(store.list_users(org, q, 1, 0).await.unwrap().total, found, "{q}");
+        }
+        assert_eq!(store.list_users(org, "ACME.TEST", 1, 0).await.unwrap().total, 2);
+        // Past the last page: the last page.
+        assert_eq!(store.list_users(org, "", 9, 0).await.unwrap().page, 1);
     }
 
     #[tokio::test]
     async fn guards_keep_an_active_admin_and_stop_self_changes() {
-        let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", "Ada", "ada@acme.test", "h", 1).await.unwrap();
-        let org: i64 = sqlx::query_scalar("SELECT organization_id FROM users WHERE id = ?1")
-            .bind(ada)
-            .fetch_one(&store.read)
-            .await
-            .unwrap();
-        let refused = |r: Result<UserRow, UserChangeError>, why: &str| match r {
-            Err(UserChangeError::Refused(m)) => assert_eq!(m, why),
+        let (store, _db) = fresh_store().await;
+        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 1).await.unwrap();
+        let org = org_of(&store, ada).await;
+        let refused = |r: Result<UserRow, StoreError>, why: &str| match r {
+            Err(StoreError::Refused(m)) => assert_eq!(m, why),
             other => panic!("expected refusal {why:?}, got {other:?}"),
         };
         refused(store.set_role(org, ada, ada, Role::Member).await, SELF_DEMOTE);
         refused(store.set_status(org, ada, ada, UserStatus::Disabled).await, SELF_DISABLE);
-        let bob = store.add_user(org, "Bob", "bob@acme.test", "h", Role::Member, 2).await.unwrap();
-        // Bob, promoted, may not demote or disable the only other admin... once Ada is the last.
+        let bob = store
+            .add_user(org, ada, person("Bob", "bob@acme.test"), Role::Member, 2)
+            .await
+            .unwrap();
+        // Bob, promoted, may demote Ada; then Bob is the last active admin.
         store.set_role(org, ada, bob.id, Role::Admin).await.unwrap();
         store.set_role(org, bob.id, ada, Role::ReadOnly).await.unwrap();
-        refused(store.set_role(org, ada, bob.id, Role::Member).await, LAST_ADMIN);
-        refused(store.set_status(org, ada, bob.id, UserStatus::Disabled).await, LAST_ADMIN);
+        // Ada is no admin any more: her changes are refused inside the transaction.
+        assert!(matches!(
+            store.set_role(org, ada, bob.id, Role::Member).await,
+            Err(StoreError::NotPermitted)
+        ));
+        refused(store.set_status(org, bob.id, bob.id, UserStatus::Disabled).await, SELF_DISABLE);
+        let cy = store
+            .add_user(org, bob.id, person("Cy", "cy@acme.test"), Role::Admin, 3)
+            .await
+            .unwrap();
+        store.set_role(org, cy.id, bob.id, Role::Member).await.unwrap();
+        refused(store.set_role(org, cy.id, cy.id, Role::Member).await, SELF_DEMOTE);
         // Disabling ends sessions.
         store.create_session(b"bob", bob.id, 10, 3_600).await.unwrap();
-        store.set_role(org, bob.id, ada, Role::Admin).await.unwrap();
-        let disabled = store.set_status(org, ada, bob.id, UserStatus::Disabled).await.unwrap();
+        let disabled = store.set_status(org, cy.id, bob.id, UserStatus::Disabled).await.unwrap();
         assert_eq!(disabled.status, UserStatus::Disabled);
         assert!(store.session_user(b"bob", 11, 600, 72 * 3600).await.unwrap().is_none());
-        let enabled = store.set_status(org, ada, bob.id, UserStatus::Active).await.unwrap();
+        let enabled = store.set_status(org, cy.id, bob.id, UserStatus::Active).await.unwrap();
         assert_eq!(enabled.status, UserStatus::Active);
         // Another organization's user is unknown here.
         let hank = store
-            .create_user("Globex", "Hank", "hank@globex.test", "h", Role::Admin, 3)
+            .create_user("Globex", person("Hank", "hank@globex.test"), Role::Admin, 3)
             .await
             .unwrap();
         assert!(matches!(
-            store.set_status(org, ada, hank, UserStatus::Disabled).await,
-            Err(UserChangeError::NotFound)
+            store.set_status(org, cy.id, hank, UserStatus::Disabled).await,
+            Err(StoreError::NotFound)
         ));
         assert!(matches!(
-            store.set_role(org, ada, hank, Role::Member).await,
-            Err(UserChangeError::NotFound)
+            store.set_role(org, cy.id, hank, Role::Member).await,
+            Err(StoreError::NotFound)
         ));
     }
 
-    #[test]
-    fn offsets_past_the_end_land_on_the_last_page() {
-        assert_eq!(clamp_offset(0, 0, 25), 0);
-        assert_eq!(clamp_offset(50, 30, 25), 25);
-        assert_eq!(clamp_offset(25, 30, 25), 25);
-        assert_eq!(clamp_offset(25, 25, 25), 0);
+    #[tokio::test]
+    async fn concurrent_demotions_leave_an_active_admin() {
+        let (store, _db) = fresh_store().await;
+        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 1).await.unwrap();
+        let org = org_of(&store, ada).await;
+        let bob = store
+            .add_user(org, ada, person("Bob", "bob@acme.test"), Role::Admin, 2)
+            .await
+            .unwrap()
+            .id;
+        // Each demotes the other at the same moment: one of them must stay an admin.
+        let (a, b) = tokio::join!(
+            store.set_role(org, ada, bob, Role::Member),
+            store.set_role(org, bob, ada, Role::Member)
+        );
+        assert!(a.is_ok() != b.is_ok(), "{a:?} {b:?}");
+        let admins = store
+            .scalar_for_test(
+                "SELECT count(*) FROM users WHERE organization_id = $1 AND role = 'admin'",
+                &[org.0],
+            )
+            .await;
+        assert_eq!(admins, 1);
     }
 }

@@ -17,8 +17,7 @@ use std::{path::PathBuf, sync::Mutex, time::Duration};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::TokenAuth;
-use crate::model::{Role, TokenKind, UserKind};
+use crate::server::db::token_check::{TokenAuth, TokenAuthRecord, TOKEN_BY_DIGEST};
 
 /// How long a reader waits for a lock (only WAL recovery or a checkpoint reset takes one
 /// that readers must wait for).
@@ -26,23 +25,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Idle connections kept for reuse; more only appear under more parallelism than this.
 const MAX_IDLE: usize = 16;
 
-const TOKEN_BY_DIGEST: &str =
-    "SELECT t.id, t.name, t.kind, t.revoked_at IS NOT NULL, o.id, o.name, \
-            p.id, p.name, p.kind, p.role, p.status = 'active' \
-     FROM tokens t \
-     JOIN organizations o ON o.id = t.organization_id \
-     JOIN users p ON p.id = t.principal_id \
-     WHERE t.digest = ?1";
-
 #[derive(Debug)]
-pub(super) struct Lookup {
+pub(crate) struct Lookup {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl Lookup {
     /// Opens one connection right away, so a bad path fails at startup, not on a request.
-    pub(super) fn open(path: PathBuf) -> rusqlite::Result<Lookup> {
+    pub(crate) fn open(path: PathBuf) -> rusqlite::Result<Lookup> {
         let lookup = Lookup { path, idle: Mutex::new(Vec::new()) };
         let first = lookup.connect()?;
         first.prepare_cached(TOKEN_BY_DIGEST)?;
@@ -73,26 +64,24 @@ impl Lookup {
         }
     }
 
-    pub(super) fn token_by_digest(&self, digest: &[u8]) -> rusqlite::Result<Option<TokenAuth>> {
+    pub(crate) fn token_by_digest(&self, digest: &[u8]) -> rusqlite::Result<Option<TokenAuth>> {
         let conn = self.take()?;
         let found = {
             let mut statement = conn.prepare_cached(TOKEN_BY_DIGEST)?;
             statement
                 .query_row([digest], |r| {
-                    Ok(TokenAuth {
-                        token_id: r.get(0)?,
-                        token_name: r.get(1)?,
-                        kind: TokenKind::parse(r.get_ref(2)?.as_str()?)
-                            .unwrap_or(TokenKind::Forwarder),
-                        revoked: r.get(3)?,
-                        organization_id: r.get(4)?,
-                        organization_name: r.get(5)?,
-                        principal_id: r.get(6)?,
-                        principal_name: r.get(7)?,
-                        principal_kind: UserKind::parse(r.get_ref(8)?.as_str()?)
-                            .unwrap_or(UserKind::Forwarder),
-                        principal_role: r.get_ref(9)?.as_str_or_null()?.and_then(Role::parse),
-                        principal_active: r.get(10)?,
+                    Ok(TokenAuthRecord {
+                        token_id: r.get("token_id")?,
+                        token_name: r.get("token_name")?,
+                        kind: r.get("kind")?,
+                        revoked: r.get("revoked")?,
+                        organization_id: r.get("organization_id")?,
+                        organization_name: r.get("organization_name")?,
+                        principal_id: r.get("principal_id")?,
+                        principal_name: r.get("principal_name")?,
+                        principal_kind: r.get("principal_kind")?,
+                        principal_role: r.get("principal_role")?,
+                        principal_active: r.get("principal_active")?,
                     })
                 })
                 .optional()
@@ -101,6 +90,6 @@ impl Lookup {
         if found.is_ok() {
             self.put_back(conn);
         }
-        found
+        found.map(|record| record.map(TokenAuth::from))
     }
 }

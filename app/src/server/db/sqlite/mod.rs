@@ -1,0 +1,164 @@
+//! The SQLite backend: the embedded default, one server process on one file.
+//!
+//! Reads go through a pool of read-only connections; writes through a single connection
+//! and `BEGIN IMMEDIATE`, so writers queue instead of failing with SQLITE_BUSY. The token
+//! check has its own synchronous path (`lookup.rs`).
+
+mod lookup;
+
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    SqlitePool,
+};
+
+pub(super) use lookup::Lookup;
+
+use super::{require_applied, Migrations, OpenError};
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Clone, Debug)]
+pub(super) struct Pools {
+    pub(super) read: SqlitePool,
+    pub(super) write: SqlitePool,
+    pub(super) lookup: Arc<Lookup>,
+}
+
+impl Pools {
+    pub(super) async fn open(url: &str, migrations: Migrations) -> Result<Pools, OpenError> {
+        // Readers change nothing, so NORMAL (the WAL default) is all they need; the write
+        // connection overrides it below.
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            .statement_cache_capacity(256);
+        if let Some(dir) = options.get_filename().parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        // No ping before each use: an embedded database does not drop connections, and the
+        // ping would double the round trips of every query.
+        // FULL syncs the WAL at every commit: with NORMAL an OS crash or power loss can undo
+        // the last commits, such as a revocation the admin already saw succeed.
+        let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone().synchronous(SqliteSynchronous::Full))
+            .await?;
+        match migrations {
+            Migrations::Apply => MIGRATIONS.run(&write).await?,
+            Migrations::RequireApplied => require_applied!(MIGRATIONS, &write)?,
+        }
+        let lookup = Arc::new(Lookup::open(options.get_filename().to_path_buf())?);
+        let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u32;
+        let read = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(readers)
+            .min_connections(1)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Pools { read, write, lookup })
+    }
+
+    pub(super) async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// SQLite names the columns, not the index, in its unique-violation message
+/// ("UNIQUE constraint failed: tokens.organization_id, tokens.name_key"): the index each
+/// column list belongs to, so violations map by constraint name on both backends.
+pub(super) fn constraint_of(message: &str) -> Option<String> {
+    let columns = message.strip_prefix("UNIQUE constraint failed: ")?;
+    let name = match columns {
+        "tokens.organization_id, tokens.name_key" => "tokens_active_name",
+        "users.email" => "users_email",
+        "organizations.name_key" => "organizations_name_key",
+        "setup.id" => "setup_once",
+        _ => return None,
+    };
+    Some(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{test_support::fresh_sqlite_store, Backend};
+
+    async fn synchronous(pool: &sqlx::SqlitePool) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous").fetch_one(pool).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn writes_are_synced_at_every_commit_and_reads_are_unchanged() {
+        let (store, _dir) = fresh_sqlite_store().await;
+        let Backend::Sqlite(pools) = &store.backend else { unreachable!() };
+        // 2 is FULL, 1 is NORMAL.
+        assert_eq!(synchronous(&pools.write).await, 2);
+        assert_eq!(synchronous(&pools.read).await, 1);
+        let mode: String =
+            sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pools.read).await.unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    /// What FULL costs: N token creations and revocations through the store, with the write
+    /// connection at NORMAL and then at FULL, on the disk of the temporary directory.
+    /// `cargo test -p app --features ssr --release durability_cost -- --ignored --nocapture`
+    #[tokio::test]
+    #[ignore = "a benchmark; see docs/benchmarks.md"]
+    async fn durability_cost() {
+        use crate::{
+            domain::TokenName,
+            model::TokenKind,
+            server::{
+                db::test_support::{org_of, person},
+                token_secret::TokenSecret,
+            },
+        };
+        const N: usize = 500;
+        let (store, _dir) = fresh_sqlite_store().await;
+        let Backend::Sqlite(pools) = &store.backend else { unreachable!() };
+        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let org = org_of(&store, ada).await;
+        for round in 0..3 {
+            for mode in ["NORMAL", "FULL"] {
+                sqlx::query(&format!("PRAGMA synchronous = {mode}"))
+                    .execute(&pools.write)
+                    .await
+                    .unwrap();
+                let started = std::time::Instant::now();
+                for i in 0..N {
+                    let name = TokenName::parse(&format!("bench-{round}-{mode}-{i}")).unwrap();
+                    let secret = TokenSecret::generate(TokenKind::Api).unwrap();
+                    let token = store.create_token(org, ada, &name, &secret, 1).await.unwrap();
+                    store.revoke_token(org, token.id, ada, 2).await.unwrap();
+                }
+                let per_pair = started.elapsed() / N as u32;
+                println!("round {round} synchronous={mode}: {N} creates + {N} revokes, {per_pair:?} per create+revoke");
+            }
+        }
+    }
+
+    #[test]
+    fn every_unique_index_maps_to_its_constraint() {
+        for (message, name) in [
+            (
+                "UNIQUE constraint failed: tokens.organization_id, tokens.name_key",
+                "tokens_active_name",
+            ),
+            ("UNIQUE constraint failed: users.email", "users_email"),
+            ("UNIQUE constraint failed: organizations.name_key", "organizations_name_key"),
+            ("UNIQUE constraint failed: setup.id", "setup_once"),
+        ] {
+            assert_eq!(super::constraint_of(message).as_deref(), Some(name));
+        }
+        assert_eq!(super::constraint_of("UNIQUE constraint failed: tokens.digest"), None);
+    }
+}
