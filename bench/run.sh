@@ -54,7 +54,8 @@ trap cleanup EXIT
 # new_database VAR PREFIX: creates a database on the PostgreSQL server (dropped on exit) and
 # sets VAR to its URL.
 new_database() {
-  local db="$2_$(date +%s)_$$"
+  local db
+  db="$2_$(date +%s)_$$"
   "$pg_bin/psql" -qX -v ON_ERROR_STOP=1 "$TOKENWELL_TEST_PG_URL" -c "CREATE DATABASE \"$db\""
   databases+=("$db")
   printf -v "$1" '%s' "$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' \
@@ -140,8 +141,10 @@ oha_run healthz-rate "$rate" "$base/healthz"
 oha_run whoami-rate "$rate" "$base/api/v1/whoami" -H "Authorization: Bearer $token"
 if [ "$BACKEND" = postgres ]; then
   echo "== database ceiling: pgbench -S -M prepared -c$TOKENWELL_DB_MAX_CONNECTIONS -j2 -T$seconds"
+  pgbench_url=
   new_database pgbench_url tokenwell_pgbench
-  "$pg_bin/pgbench" -i -q -s 1 "$pgbench_url" >"$dir/pgbench-init.txt" 2>&1
+  "$pg_bin/pgbench" -i -q -s 1 "$pgbench_url" >"$dir/pgbench-init.txt" 2>&1 \
+    || { cat "$dir/pgbench-init.txt" >&2; exit 1; }
   bounded "$pg_bin/pgbench" -S -M prepared -n -c "$TOKENWELL_DB_MAX_CONNECTIONS" -j 2 -T "$seconds" "$pgbench_url" \
     | tee "$dir/pgbench.txt"
 fi
