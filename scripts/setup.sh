@@ -49,6 +49,16 @@ if $want_test; then
   # scripts/api-conformance.sh and bench/soak.sh drive the server with curl.
   command -v curl >/dev/null || missing+=(curl)
   python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3 python3-venv)
+  # scripts/with-postgres.sh runs a throwaway PostgreSQL 15 (bench/run.sh its pgbench too) and
+  # end2end/serve-cluster.sh puts nginx in front of two servers. Installing them may start
+  # Debian's own cluster (port 5432) and nginx (port 80); no script here uses those: each
+  # runs its own with its own port, socket, pid file and logs.
+  pg_bin=/usr/lib/postgresql/15/bin
+  for tool in initdb pg_ctl postgres pgbench; do
+    [ -x "$pg_bin/$tool" ] || { missing+=(postgresql-15); break; }
+  done
+  [ -x "$pg_bin/psql" ] && [ -x "$pg_bin/pg_isready" ] || missing+=(postgresql-client-15)
+  [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
   if [ ${#missing[@]} -gt 0 ]; then
     say "Installing ${missing[*]} from Debian"
     as_root apt-get update -qq
