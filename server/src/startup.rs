@@ -1,6 +1,6 @@
 //! Building the application: database, state, router, and serving it.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use app::{
     domain,
@@ -51,6 +51,8 @@ impl Application {
                 _ => leptos::config::Env::PROD,
             })
             .build();
+        let throttle = LoginThrottle::new(store.clone());
+        throttle.start_sweeping();
         let state = AppState::new(AppStateInner {
             leptos_options,
             store: store.clone(),
@@ -61,7 +63,7 @@ impl Application {
                 ),
                 ..SecurityConfig::default()
             },
-            throttle: Arc::new(LoginThrottle::default()),
+            throttle,
             passwords,
             last_used: LastUsed::start(store.clone()),
         });

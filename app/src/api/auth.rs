@@ -9,7 +9,7 @@ use crate::{error::AppError, model::Viewer};
 pub async fn login(email: String, password: String) -> Result<(), AppError> {
     use crate::{
         model::UserId,
-        server::{client_addr, internal, now, session, state, with_status},
+        server::{client_addr, internal, now, session, state, throttle_error, with_status},
     };
     with_status(
         async move {
@@ -22,9 +22,9 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
             let addr = client_addr();
             // Counted before the password is checked, so concurrent guesses cannot all slip
             // past the limit during the seconds that their hashes take.
-            let attempt = state.throttle.reserve_sign_in(&account, addr).map_err(|t| {
+            let attempt = state.throttle.reserve_sign_in(&account, addr).await.map_err(|e| {
                 tracing::warn!(client = ?addr, "sign-in throttled");
-                AppError::Throttled { minutes: t.minutes() }
+                throttle_error(e)
             })?;
             if !attempt.delay.is_zero() {
                 tokio::time::sleep(attempt.delay).await;
@@ -32,7 +32,7 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
             let record = match state.store.login_record(&account).await {
                 Ok(record) => record,
                 Err(e) => {
-                    attempt.abandon();
+                    attempt.abandon().await;
                     return Err(internal(e));
                 }
             };
@@ -45,7 +45,7 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
             let matches = match state.passwords.verify(password, stored).await {
                 Ok(matches) => matches,
                 Err(e) => {
-                    attempt.abandon();
+                    attempt.abandon().await;
                     return Err(e.into());
                 }
             };
@@ -54,7 +54,7 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
                 tracing::info!(client = ?addr, "sign-in failed");
                 return Err(AppError::BadCredentials);
             }
-            attempt.succeeded();
+            attempt.succeeded().await;
             // Only someone who knows the password learns that it expired.
             let lifetime = state.security.initial_password_lifetime.as_secs() as i64;
             if let Some(r) = record.filter(|r| r.must_change_password) {

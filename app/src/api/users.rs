@@ -38,7 +38,7 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
         domain,
         server::{
             db::{NewPerson, StoreError, Unique},
-            no_store, now, session, state, with_status,
+            no_store, now, session, state, throttle_error, with_status,
         },
     };
     with_status(
@@ -54,10 +54,8 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
             // One identity per email across organizations (README, "Security"): a taken
             // address is reported, and an admin may only be told so a few times. Reserved
             // before the insert, so concurrent requests cannot all get an answer.
-            let probe = state
-                .throttle
-                .reserve_email_probe(viewer.user_id.0)
-                .map_err(|t| AppError::Throttled { minutes: t.minutes() })?;
+            let probe =
+                state.throttle.reserve_email_probe(viewer.user_id).await.map_err(throttle_error)?;
             let user = match state
                 .store
                 .add_user(
@@ -70,7 +68,7 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
                 .await
             {
                 Ok(user) => {
-                    probe.abandon();
+                    probe.abandon().await;
                     user
                 }
                 Err(StoreError::Duplicate(Unique::Email)) => {
@@ -81,7 +79,7 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
                     ));
                 }
                 Err(e) => {
-                    probe.abandon();
+                    probe.abandon().await;
                     return Err(change_error(e));
                 }
             };
@@ -194,24 +192,27 @@ pub async fn change_password(
     new: String,
     confirm: String,
 ) -> Result<(), AppError> {
-    use crate::server::{internal, now, password::check_new_password, session, state, with_status};
+    use crate::server::{
+        internal, now, password::check_new_password, session, state, throttle_error, with_status,
+    };
     with_status(
         async move {
             let viewer = session::require_user().await?;
             let state = state()?;
             let attempt = state
                 .throttle
-                .reserve_password_change(viewer.user_id.0)
-                .map_err(|t| AppError::Throttled { minutes: t.minutes() })?;
+                .reserve_password_change(viewer.user_id)
+                .await
+                .map_err(throttle_error)?;
             let stored = match state.store.password_hash(viewer.user_id).await {
                 Ok(stored) => stored,
                 Err(e) => {
-                    attempt.abandon();
+                    attempt.abandon().await;
                     return Err(internal(e));
                 }
             };
             match state.passwords.verify(current, stored).await {
-                Ok(true) => attempt.succeeded(),
+                Ok(true) => attempt.succeeded().await,
                 Ok(false) => {
                     attempt.failed();
                     return Err(AppError::validation(
@@ -220,7 +221,7 @@ pub async fn change_password(
                     ));
                 }
                 Err(e) => {
-                    attempt.abandon();
+                    attempt.abandon().await;
                     return Err(e.into());
                 }
             }

@@ -66,7 +66,7 @@ pub struct AppStateInner {
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub security: SecurityConfig,
-    pub throttle: Arc<throttle::LoginThrottle>,
+    pub throttle: throttle::LoginThrottle,
     pub passwords: password::Hasher,
     pub last_used: last_used::LastUsed,
 }
@@ -124,6 +124,14 @@ pub fn state() -> Result<AppState, AppError> {
 pub fn no_store() {
     if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
         opts.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    }
+}
+
+/// A refused reservation as the console shows it; a failed one as an internal error.
+pub fn throttle_error(e: throttle::ReserveError) -> AppError {
+    match e {
+        throttle::ReserveError::Throttled(t) => AppError::Throttled { minutes: t.minutes() },
+        throttle::ReserveError::Store(e) => internal(e),
     }
 }
 

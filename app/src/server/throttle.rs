@@ -1,4 +1,5 @@
-//! Throttling of password guesses, in memory (per server instance).
+//! Throttling of password guesses. The counters live in the database (`db/throttle.rs`),
+//! so every server instance behind a load balancer counts the same failures.
 //!
 //! Sign-in (README, "Security"):
 //! - **per account and client address**: 5 failures in 15 minutes, then that address gets
@@ -13,8 +14,9 @@
 //!   to the account successfully in the last 30 days skips the queue, so a stranger's
 //!   failures cannot keep the owner out (ASVS 6.3.1); the pair limit still applies to it.
 //!
-//! An attempt is *reserved* before the password is checked, under one lock, so concurrent
-//! guesses cannot all pass the check before any of them is counted; a success refunds it.
+//! An attempt is *reserved* before the password is checked, in one transaction that counts
+//! it and decides, so concurrent guesses (on any instance) cannot all pass the check before
+//! any of them is counted; a success refunds it.
 //! IPv6 clients are grouped by /64, the block one subscriber usually holds.
 //!
 //! Changing one's own password is limited per user: 5 wrong current passwords in 15 minutes.
@@ -22,12 +24,15 @@
 //! elsewhere says so; one admin gets at most 10 such answers in 15 minutes.
 
 use std::{
-    collections::HashMap,
-    hash::Hash,
     net::{IpAddr, Ipv6Addr},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+use super::{
+    db::{Counted, KnownAddress, StoreError, Verdict},
+    Store,
+};
+use crate::model::UserId;
 
 pub const PAIR_LIMIT: u32 = 5;
 pub const ADDRESS_LIMIT: u32 = 20;
@@ -42,96 +47,8 @@ pub const ACCOUNT_QUEUE_MAX: Duration = Duration::from_secs(16);
 /// How long an address that signed in successfully skips its account's queue.
 pub const KNOWN_ADDRESS_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Entries kept before expired ones are swept out.
-const SWEEP_AT: usize = 100_000;
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    Pair(String, IpAddr),
-    Address(IpAddr),
-    Account(String),
-    PasswordChange(i64),
-    EmailProbe(i64),
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Window {
-    start: Instant,
-    count: u32,
-}
-
-/// A map whose stale entries are swept out when it has doubled since the last sweep (and
-/// is large), so each insertion costs O(1) amortised however many keys an attacker makes.
-struct Expiring<K, V> {
-    map: HashMap<K, V>,
-    sweep_at: usize,
-}
-
-impl<K: Eq + Hash, V> Default for Expiring<K, V> {
-    fn default() -> Self {
-        Expiring { map: HashMap::new(), sweep_at: SWEEP_AT }
-    }
-}
-
-impl<K: Eq + Hash, V> Expiring<K, V> {
-    fn sweep_if_large(&mut self, live: impl FnMut(&K, &mut V) -> bool) {
-        if self.map.len() >= self.sweep_at {
-            self.map.retain(live);
-            self.sweep_at = (2 * self.map.len()).max(SWEEP_AT);
-        }
-    }
-}
-
-#[derive(Default)]
-struct State {
-    windows: Expiring<Key, Window>,
-    /// When the next attempt on an account may start (its account-wide queue).
-    next_turn: Expiring<String, Instant>,
-    /// Addresses that signed in to an account, and when they last did.
-    known: Expiring<(String, IpAddr), Instant>,
-}
-
-impl State {
-    /// The live count for `key` (0 once its window has passed).
-    fn count(&self, key: &Key, now: Instant) -> u32 {
-        match self.windows.map.get(key) {
-            Some(w) if now.duration_since(w.start) < WINDOW => w.count,
-            _ => 0,
-        }
-    }
-
-    /// When `key` may try again, if it has used up `limit`.
-    fn blocked_for(&self, key: &Key, limit: u32, now: Instant) -> Option<Duration> {
-        let w = self.windows.map.get(key)?;
-        let age = now.duration_since(w.start);
-        (age < WINDOW && w.count >= limit).then(|| WINDOW - age)
-    }
-
-    fn add(&mut self, key: Key, now: Instant) {
-        self.windows.sweep_if_large(|_, w| now.duration_since(w.start) < WINDOW);
-        let w = self.windows.map.entry(key).or_insert(Window { start: now, count: 0 });
-        if now.duration_since(w.start) >= WINDOW {
-            *w = Window { start: now, count: 0 };
-        }
-        w.count += 1;
-    }
-
-    fn subtract(&mut self, key: &Key) {
-        if let Some(w) = self.windows.map.get_mut(key) {
-            w.count = w.count.saturating_sub(1);
-            if w.count == 0 {
-                self.windows.map.remove(key);
-            }
-        }
-    }
-
-    fn is_known(&self, account: &str, addr: IpAddr, now: Instant) -> bool {
-        self.known
-            .map
-            .get(&(account.to_string(), addr))
-            .is_some_and(|at| now.duration_since(*at) < KNOWN_ADDRESS_FOR)
-    }
-}
+/// How often expired counters are swept out of the database.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Why an attempt may not be made now, and for how long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,9 +63,13 @@ impl Throttled {
     }
 }
 
-#[derive(Default)]
-pub struct LoginThrottle {
-    state: Mutex<State>,
+/// The answer to a reservation: an attempt, refused, or the database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReserveError {
+    #[error("throttled for {:?}", .0.retry_after)]
+    Throttled(Throttled),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The throttle's key for a client address: IPv4 as it is (IPv4-mapped IPv6 included),
@@ -176,90 +97,148 @@ pub fn account_delay(failures: u32) -> Duration {
     (Duration::from_millis(250) * 2u32.pow(doublings)).min(ACCOUNT_DELAY_MAX)
 }
 
+/// Milliseconds since the epoch: the throttle's clock (instances' clocks are assumed to be
+/// kept in sync, as for session expiry).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+/// The policy over the database's counters.
+#[derive(Clone, Debug)]
+pub struct LoginThrottle {
+    store: Store,
+}
+
+/// The time left in a window that started at `start`.
+fn rest_of_window(start: i64, now: i64) -> i64 {
+    (start + ms(WINDOW) - now).max(1)
+}
+
 impl LoginThrottle {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn new(store: Store) -> LoginThrottle {
+        LoginThrottle { store }
+    }
+
+    /// Sweeps expired counters now and then, for as long as the runtime runs.
+    pub fn start_sweeping(&self) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                every.tick().await;
+                let now = now_ms();
+                if let Err(e) =
+                    store.sweep_throttle(now, ms(WINDOW), now - ms(KNOWN_ADDRESS_FOR)).await
+                {
+                    tracing::warn!("could not sweep the sign-in throttle: {e}");
+                }
+            }
+        });
     }
 
     /// Reserves a sign-in attempt for `account` from `addr`: counted at once, refunded by
     /// [`Attempt::succeeded`]. The attempt must wait `delay` (its turn in the account's
     /// queue) before its password is checked.
-    pub fn reserve_sign_in(
-        self: &Arc<Self>,
+    pub async fn reserve_sign_in(
+        &self,
         account: &str,
         addr: Option<IpAddr>,
-    ) -> Result<Attempt, Throttled> {
-        let now = Instant::now();
-        let addr = addr.map(address_group);
-        let mut state = self.lock();
-        let mut keys = vec![Key::Account(account.to_string())];
-        if let Some(addr) = addr {
-            let pair = Key::Pair(account.to_string(), addr);
-            let address = Key::Address(addr);
-            let blocked = state.blocked_for(&pair, PAIR_LIMIT, now).max(state.blocked_for(
-                &address,
-                ADDRESS_LIMIT,
-                now,
-            ));
-            if let Some(retry_after) = blocked {
-                return Err(Throttled { retry_after });
+    ) -> Result<Attempt, ReserveError> {
+        let now = now_ms();
+        let address = addr.map(|a| address_group(a).to_string());
+        let mut keys = vec![format!("account:{account}")];
+        if let Some(address) = &address {
+            keys.push(format!("pair:{address}:{account}"));
+            keys.push(format!("address:{address}"));
+        }
+        let known = address
+            .as_deref()
+            .map(|address| (KnownAddress { account, address }, now - ms(KNOWN_ADDRESS_FOR)));
+        let decide = |counted: &[Counted], known: bool| {
+            for (limit, c) in [PAIR_LIMIT, ADDRESS_LIMIT].into_iter().zip(&counted[1..]) {
+                if c.count > limit as i64 {
+                    return Verdict::Refuse { retry_after_ms: rest_of_window(c.window_start, now) };
+                }
             }
-            keys.push(pair);
-            keys.push(address);
-        }
-        let known = addr.is_some_and(|a| state.is_known(account, a, now));
-        let step = account_delay(state.count(&keys[0], now));
-        let mut delay = Duration::ZERO;
-        if !known && !step.is_zero() {
-            let turn = state.next_turn.map.get(account).copied().unwrap_or(now).max(now);
-            delay = turn - now;
-            if delay > ACCOUNT_QUEUE_MAX {
-                return Err(Throttled { retry_after: delay });
+            let account = counted[0];
+            let step =
+                ms(account_delay(account.count.saturating_sub(1).min(u32::MAX as i64) as u32));
+            if known || step == 0 {
+                return Verdict::Go { delay_ms: 0, next_turn: None };
             }
-            state.next_turn.sweep_if_large(|_, t| *t > now);
-            state.next_turn.map.insert(account.to_string(), turn + step);
-        }
-        for key in &keys {
-            state.add(key.clone(), now);
-        }
-        let known_as = addr.map(|a| (account.to_string(), a));
-        Ok(Attempt { throttle: Arc::clone(self), keys, known_as, delay })
+            let turn = account.next_turn.unwrap_or(now).max(now);
+            let delay = turn - now;
+            if delay > ms(ACCOUNT_QUEUE_MAX) {
+                return Verdict::Refuse { retry_after_ms: delay };
+            }
+            Verdict::Go { delay_ms: delay, next_turn: Some(turn + step) }
+        };
+        let verdict = self.store.reserve_attempt(&keys, now, ms(WINDOW), known, decide).await?;
+        self.attempt(verdict, keys, address.map(|a| (account.to_string(), a)))
     }
 
     /// Reserves an attempt to prove the current password before changing it.
-    pub fn reserve_password_change(self: &Arc<Self>, user_id: i64) -> Result<Attempt, Throttled> {
-        self.reserve_one(Key::PasswordChange(user_id), PASSWORD_CHANGE_LIMIT)
+    pub async fn reserve_password_change(&self, user: UserId) -> Result<Attempt, ReserveError> {
+        self.reserve_one(format!("password-change:{user}"), PASSWORD_CHANGE_LIMIT).await
     }
 
-    /// Reserves one "this email is taken" answer for admin `user_id`: refund it with
+    /// Reserves one "this email is taken" answer for admin `user`: refund it with
     /// [`Attempt::abandon`] when the email turns out to be free.
-    pub fn reserve_email_probe(self: &Arc<Self>, user_id: i64) -> Result<Attempt, Throttled> {
-        self.reserve_one(Key::EmailProbe(user_id), EMAIL_PROBE_LIMIT)
+    pub async fn reserve_email_probe(&self, user: UserId) -> Result<Attempt, ReserveError> {
+        self.reserve_one(format!("email-probe:{user}"), EMAIL_PROBE_LIMIT).await
     }
 
-    fn reserve_one(self: &Arc<Self>, key: Key, limit: u32) -> Result<Attempt, Throttled> {
-        let now = Instant::now();
-        let mut state = self.lock();
-        if let Some(retry_after) = state.blocked_for(&key, limit, now) {
-            return Err(Throttled { retry_after });
+    async fn reserve_one(&self, key: String, limit: u32) -> Result<Attempt, ReserveError> {
+        let now = now_ms();
+        let keys = vec![key];
+        let decide = |counted: &[Counted], _known: bool| {
+            if counted[0].count > limit as i64 {
+                Verdict::Refuse { retry_after_ms: rest_of_window(counted[0].window_start, now) }
+            } else {
+                Verdict::Go { delay_ms: 0, next_turn: None }
+            }
+        };
+        let verdict = self.store.reserve_attempt(&keys, now, ms(WINDOW), None, decide).await?;
+        self.attempt(verdict, keys, None)
+    }
+
+    fn attempt(
+        &self,
+        verdict: Verdict,
+        keys: Vec<String>,
+        known_as: Option<(String, String)>,
+    ) -> Result<Attempt, ReserveError> {
+        match verdict {
+            Verdict::Refuse { retry_after_ms } => Err(ReserveError::Throttled(Throttled {
+                retry_after: Duration::from_millis(retry_after_ms.max(1) as u64),
+            })),
+            Verdict::Go { delay_ms, .. } => Ok(Attempt {
+                store: self.store.clone(),
+                keys,
+                known_as,
+                delay: Duration::from_millis(delay_ms.max(0) as u64),
+            }),
         }
-        state.add(key.clone(), now);
-        Ok(Attempt {
-            throttle: Arc::clone(self),
-            keys: vec![key],
-            known_as: None,
-            delay: Duration::ZERO,
-        })
     }
 }
 
 /// A reserved attempt. It counts as a failure unless [`succeeded`](Self::succeeded) or
 /// [`abandon`](Self::abandon) says otherwise; so an attempt whose request is cancelled
 /// midway stays counted, and a guesser gains nothing by hanging up.
+#[derive(Debug)]
 pub struct Attempt {
-    throttle: Arc<LoginThrottle>,
-    keys: Vec<Key>,
-    known_as: Option<(String, IpAddr)>,
+    store: Store,
+    /// The keys it was counted under; a sign-in's start with its account's.
+    keys: Vec<String>,
+    /// (account, address) of a sign-in from a known address.
+    known_as: Option<(String, String)>,
     /// Wait this long before checking the password (the attempt's turn).
     pub delay: Duration,
 }
@@ -267,24 +246,14 @@ pub struct Attempt {
 impl Attempt {
     /// The password was right: this attempt is refunded, the account's and this address's
     /// failures for it are forgotten, its queue is emptied, and the address becomes known.
-    pub fn succeeded(self) {
-        let now = Instant::now();
-        let mut state = self.throttle.lock();
-        for key in &self.keys {
-            match key {
-                Key::Address(_) => state.subtract(key),
-                Key::Account(account) => {
-                    state.windows.map.remove(key);
-                    state.next_turn.map.remove(account);
-                }
-                _ => {
-                    state.windows.map.remove(key);
-                }
-            }
-        }
-        if let Some(known_as) = self.known_as {
-            state.known.sweep_if_large(|_, at| now.duration_since(*at) < KNOWN_ADDRESS_FOR);
-            state.known.map.insert(known_as, now);
+    pub async fn succeeded(self) {
+        // The address's count keeps its other accounts' failures: only this one is refunded.
+        let (refund, forget): (Vec<_>, Vec<_>) =
+            self.keys.into_iter().partition(|k| k.starts_with("address:"));
+        let known =
+            self.known_as.as_ref().map(|(account, address)| KnownAddress { account, address });
+        if let Err(e) = self.store.settle_attempt(&refund, &forget, known, now_ms()).await {
+            tracing::warn!("could not settle a sign-in attempt: {e}");
         }
     }
 
@@ -293,10 +262,9 @@ impl Attempt {
 
     /// Our side failed before an answer, or the attempt proved nothing: it is refunded,
     /// nothing is forgotten.
-    pub fn abandon(self) {
-        let mut state = self.throttle.lock();
-        for key in &self.keys {
-            state.subtract(key);
+    pub async fn abandon(self) {
+        if let Err(e) = self.store.settle_attempt(&self.keys, &[], None, now_ms()).await {
+            tracing::warn!("could not refund a throttled attempt: {e}");
         }
     }
 }
@@ -304,72 +272,97 @@ impl Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::db::test_support::fresh_store;
 
     fn ip(s: &str) -> Option<IpAddr> {
         Some(s.parse().unwrap())
     }
 
-    #[test]
-    fn a_pair_is_blocked_after_its_limit_and_cleared_by_success() {
-        let t = Arc::new(LoginThrottle::default());
-        for _ in 0..PAIR_LIMIT {
-            t.reserve_sign_in("a@example.com", ip("127.0.0.1")).unwrap().failed();
+    async fn throttle() -> (LoginThrottle, crate::server::db::test_support::TestDatabase) {
+        let (store, db) = fresh_store().await;
+        (LoginThrottle::new(store), db)
+    }
+
+    fn throttled(r: Result<Attempt, ReserveError>) -> Throttled {
+        match r {
+            Err(ReserveError::Throttled(t)) => t,
+            other => panic!("expected throttled, got {other:?}"),
         }
-        let blocked = t.reserve_sign_in("a@example.com", ip("127.0.0.1")).err().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_pair_is_blocked_after_its_limit_and_cleared_by_success() {
+        let (t, _db) = throttle().await;
+        for _ in 0..PAIR_LIMIT {
+            t.reserve_sign_in("a@example.com", ip("127.0.0.1")).await.unwrap().failed();
+        }
+        let blocked = throttled(t.reserve_sign_in("a@example.com", ip("127.0.0.1")).await);
         assert!(blocked.retry_after <= WINDOW && blocked.minutes() == 15);
         // The same account from elsewhere, and another account from here, may still try.
-        assert!(t.reserve_sign_in("a@example.com", ip("127.0.0.2")).is_ok());
-        assert!(t.reserve_sign_in("b@example.com", ip("127.0.0.1")).is_ok());
+        assert!(t.reserve_sign_in("a@example.com", ip("127.0.0.2")).await.is_ok());
+        assert!(t.reserve_sign_in("b@example.com", ip("127.0.0.1")).await.is_ok());
     }
 
-    #[test]
-    fn reservations_count_before_any_verdict() {
-        let t = Arc::new(LoginThrottle::default());
-        // Held, not yet answered: exactly the limit may be in flight at once.
-        let held: Vec<_> = (0..PAIR_LIMIT)
-            .map(|_| t.reserve_sign_in("a@example.com", ip("10.0.0.1")).unwrap())
+    #[tokio::test]
+    async fn reservations_count_before_any_verdict_even_when_concurrent() {
+        let (t, _db) = throttle().await;
+        // Twice the limit at the same moment: exactly the limit gets through.
+        let tries: Vec<_> = (0..2 * PAIR_LIMIT)
+            .map(|_| {
+                let t = t.clone();
+                tokio::spawn(
+                    async move { t.reserve_sign_in("a@example.com", ip("10.0.0.1")).await },
+                )
+            })
             .collect();
-        assert!(t.reserve_sign_in("a@example.com", ip("10.0.0.1")).is_err());
+        let mut held = Vec::new();
+        for attempt in tries {
+            if let Ok(attempt) = attempt.await.unwrap() {
+                held.push(attempt);
+            }
+        }
+        assert_eq!(held.len(), PAIR_LIMIT as usize);
+        throttled(t.reserve_sign_in("a@example.com", ip("10.0.0.1")).await);
         // A success refunds its own attempt and clears the pair.
-        let mut held = held.into_iter();
-        held.next().unwrap().succeeded();
-        assert!(t.reserve_sign_in("a@example.com", ip("10.0.0.1")).is_ok());
+        held.pop().unwrap().succeeded().await;
+        assert!(t.reserve_sign_in("a@example.com", ip("10.0.0.1")).await.is_ok());
     }
 
-    #[test]
-    fn abandoned_attempts_are_refunded() {
-        let t = Arc::new(LoginThrottle::default());
+    #[tokio::test]
+    async fn abandoned_attempts_are_refunded() {
+        let (t, _db) = throttle().await;
         for _ in 0..PAIR_LIMIT * 3 {
-            t.reserve_sign_in("a@example.com", ip("10.0.0.1")).unwrap().abandon();
+            t.reserve_sign_in("a@example.com", ip("10.0.0.1")).await.unwrap().abandon().await;
         }
-        assert!(t.reserve_sign_in("a@example.com", ip("10.0.0.1")).is_ok());
-        assert!(t.lock().windows.map.len() <= 3, "refunded entries are dropped");
+        assert!(t.reserve_sign_in("a@example.com", ip("10.0.0.1")).await.is_ok());
+        assert!(t.store.throttle_rows().await.unwrap() <= 3, "refunded rows are dropped");
     }
 
-    #[test]
-    fn an_address_is_blocked_across_accounts() {
-        let t = Arc::new(LoginThrottle::default());
+    #[tokio::test]
+    async fn an_address_is_blocked_across_accounts() {
+        let (t, _db) = throttle().await;
         for i in 0..ADDRESS_LIMIT {
-            t.reserve_sign_in(&format!("u{i}@example.com"), ip("10.0.0.1")).unwrap().failed();
+            t.reserve_sign_in(&format!("u{i}@example.com"), ip("10.0.0.1")).await.unwrap().failed();
         }
-        assert!(t.reserve_sign_in("new@example.com", ip("10.0.0.1")).is_err());
-        assert!(t.reserve_sign_in("new@example.com", ip("10.0.0.2")).is_ok());
+        throttled(t.reserve_sign_in("new@example.com", ip("10.0.0.1")).await);
+        assert!(t.reserve_sign_in("new@example.com", ip("10.0.0.2")).await.is_ok());
     }
 
-    #[test]
-    fn guesses_from_everywhere_are_spaced_out_however_parallel() {
-        let t = Arc::new(LoginThrottle::default());
-        // Forty addresses, one guess each, all at the same moment.
+    #[tokio::test]
+    async fn guesses_from_everywhere_are_spaced_out() {
+        let (t, _db) = throttle().await;
+        // Forty addresses, one guess each, one right after the other.
         let mut turns = Vec::new();
         let mut refused = 0;
         for i in 0..40u32 {
-            match t.reserve_sign_in("owner@example.com", ip(&format!("10.0.{}.{}", i / 4, i % 4))) {
+            let from = ip(&format!("10.0.{}.{}", i / 4, i % 4));
+            match t.reserve_sign_in("owner@example.com", from).await {
                 Ok(attempt) => {
                     turns.push(attempt.delay);
                     attempt.failed();
                 }
-                Err(throttled) => {
-                    assert!(throttled.retry_after > ACCOUNT_QUEUE_MAX);
+                Err(e) => {
+                    assert!(throttled(Err(e)).retry_after > ACCOUNT_QUEUE_MAX);
                     refused += 1;
                 }
             }
@@ -384,29 +377,23 @@ mod tests {
         assert!(refused > 0);
     }
 
-    #[test]
-    fn a_known_address_skips_the_queue_that_strangers_filled() {
-        let t = Arc::new(LoginThrottle::default());
-        t.reserve_sign_in("owner@example.com", ip("192.0.2.1")).unwrap().succeeded();
+    #[tokio::test]
+    async fn a_known_address_skips_the_queue_that_strangers_filled() {
+        let (t, _db) = throttle().await;
+        t.reserve_sign_in("owner@example.com", ip("192.0.2.1")).await.unwrap().succeeded().await;
         for i in 0..40u32 {
-            if let Ok(a) =
-                t.reserve_sign_in("owner@example.com", ip(&format!("10.0.{}.{}", i / 4, i % 4)))
-            {
+            let from = ip(&format!("10.0.{}.{}", i / 4, i % 4));
+            if let Ok(a) = t.reserve_sign_in("owner@example.com", from).await {
                 a.failed();
             }
         }
-        assert!(
-            t.reserve_sign_in("owner@example.com", ip("198.51.100.1")).is_err(),
-            "the queue is full"
-        );
-        let owner = t.reserve_sign_in("owner@example.com", ip("192.0.2.1")).unwrap();
+        throttled(t.reserve_sign_in("owner@example.com", ip("198.51.100.1")).await);
+        let owner = t.reserve_sign_in("owner@example.com", ip("192.0.2.1")).await.unwrap();
         assert_eq!(owner.delay, Duration::ZERO);
-        owner.succeeded();
+        owner.succeeded().await;
         // Her success empties the queue for everyone.
-        assert_eq!(
-            t.reserve_sign_in("owner@example.com", ip("198.51.100.1")).unwrap().delay,
-            Duration::ZERO
-        );
+        let next = t.reserve_sign_in("owner@example.com", ip("198.51.100.1")).await.unwrap();
+        assert_eq!(next.delay, Duration::ZERO);
     }
 
     #[test]
@@ -419,59 +406,71 @@ mod tests {
         assert_eq!(account_delay(u32::MAX), ACCOUNT_DELAY_MAX);
     }
 
-    #[test]
-    fn ipv6_clients_are_grouped_by_their_64() {
-        let t = Arc::new(LoginThrottle::default());
+    #[tokio::test]
+    async fn ipv6_clients_are_grouped_by_their_64() {
+        let (t, _db) = throttle().await;
         for i in 0..PAIR_LIMIT {
-            t.reserve_sign_in("a@example.com", ip(&format!("2001:db8:1:2::{i:x}")))
-                .unwrap()
-                .failed();
+            let from = ip(&format!("2001:db8:1:2::{i:x}"));
+            t.reserve_sign_in("a@example.com", from).await.unwrap().failed();
         }
-        assert!(t.reserve_sign_in("a@example.com", ip("2001:db8:1:2:ffff::1")).is_err());
-        assert!(t.reserve_sign_in("a@example.com", ip("2001:db8:1:3::1")).is_ok());
+        throttled(t.reserve_sign_in("a@example.com", ip("2001:db8:1:2:ffff::1")).await);
+        assert!(t.reserve_sign_in("a@example.com", ip("2001:db8:1:3::1")).await.is_ok());
         assert_eq!(
             address_group("::ffff:192.0.2.7".parse().unwrap()),
             "192.0.2.7".parse::<IpAddr>().unwrap()
         );
     }
 
-    #[test]
-    fn taken_email_answers_are_limited_per_admin_even_when_concurrent() {
-        let t = Arc::new(LoginThrottle::default());
-        let held: Vec<_> =
-            (0..EMAIL_PROBE_LIMIT).map(|_| t.reserve_email_probe(1).unwrap()).collect();
-        assert!(t.reserve_email_probe(1).is_err());
-        assert!(t.reserve_email_probe(2).is_ok());
+    #[tokio::test]
+    async fn taken_email_answers_are_limited_per_admin() {
+        let (t, _db) = throttle().await;
+        let mut held = Vec::new();
+        for _ in 0..EMAIL_PROBE_LIMIT {
+            held.push(t.reserve_email_probe(UserId(1)).await.unwrap());
+        }
+        throttled(t.reserve_email_probe(UserId(1)).await);
+        assert!(t.reserve_email_probe(UserId(2)).await.is_ok());
         // Emails that were free give their reservation back.
         for probe in held {
-            probe.abandon();
+            probe.abandon().await;
         }
-        assert!(t.reserve_email_probe(1).is_ok());
+        assert!(t.reserve_email_probe(UserId(1)).await.is_ok());
     }
 
-    #[test]
-    fn password_changes_are_limited_per_user() {
-        let t = Arc::new(LoginThrottle::default());
+    #[tokio::test]
+    async fn password_changes_are_limited_per_user() {
+        let (t, _db) = throttle().await;
         for _ in 0..PASSWORD_CHANGE_LIMIT {
-            t.reserve_password_change(7).unwrap().failed();
+            t.reserve_password_change(UserId(7)).await.unwrap().failed();
         }
-        assert!(t.reserve_password_change(7).is_err());
-        assert!(t.reserve_password_change(8).is_ok());
+        throttled(t.reserve_password_change(UserId(7)).await);
+        assert!(t.reserve_password_change(UserId(8)).await.is_ok());
     }
 
-    #[test]
-    fn sweeping_keeps_live_entries_and_stays_amortised() {
-        let mut m: Expiring<u32, u32> = Expiring::default();
-        for i in 0..SWEEP_AT as u32 {
-            m.map.insert(i, i);
-        }
-        m.sweep_if_large(|k, _| k % 2 == 0);
-        assert_eq!(m.map.len(), SWEEP_AT / 2);
-        assert_eq!(m.sweep_at, SWEEP_AT);
-        for i in 0..SWEEP_AT as u32 {
-            m.map.insert(SWEEP_AT as u32 + i, 0);
-        }
-        m.sweep_if_large(|_, _| true);
-        assert_eq!(m.sweep_at, 2 * m.map.len(), "the next sweep waits until the map has doubled");
+    #[tokio::test]
+    async fn sweeping_removes_only_what_is_over() {
+        let (t, _db) = throttle().await;
+        t.reserve_sign_in("a@example.com", ip("10.0.0.1")).await.unwrap().failed();
+        t.reserve_sign_in("b@example.com", ip("10.0.0.2")).await.unwrap().succeeded().await;
+        let now = now_ms();
+        // Nothing is over yet.
+        assert_eq!(
+            t.store.sweep_throttle(now, ms(WINDOW), now - ms(KNOWN_ADDRESS_FOR)).await.unwrap(),
+            0
+        );
+        // a's three counters; b's success left none of its own.
+        assert_eq!(t.store.throttle_rows().await.unwrap(), 3);
+        // A window later, the counters go; a known address stays for its 30 days.
+        let later = now + ms(WINDOW) + 1;
+        let swept =
+            t.store.sweep_throttle(later, ms(WINDOW), later - ms(KNOWN_ADDRESS_FOR)).await.unwrap();
+        assert_eq!((swept, t.store.throttle_rows().await.unwrap()), (3, 0));
+        let much_later = now + ms(KNOWN_ADDRESS_FOR) + 1;
+        let swept = t
+            .store
+            .sweep_throttle(much_later, ms(WINDOW), much_later - ms(KNOWN_ADDRESS_FOR))
+            .await
+            .unwrap();
+        assert_eq!(swept, 1, "the known address");
     }
 }

@@ -1,12 +1,16 @@
-//! The integration-test harness: a real server on port 0 over a fresh, migrated SQLite
-//! database in its own temporary directory, and HTTP clients with cookie jars.
+//! The integration-test harness: a real server on port 0 over a fresh, migrated database
+//! (SQLite in its own temporary directory, or a new PostgreSQL database when
+//! `TOKENWELL_TEST_PG_URL` is set), and HTTP clients with cookie jars.
 #![allow(dead_code)]
 
 use std::time::Duration;
 
 use app::{
     model::Role,
-    server::{now, AppState},
+    server::{
+        db::{test_support::TestDatabase, NewPerson},
+        now, AppState,
+    },
 };
 use reqwest::{header, redirect, Client, Response, StatusCode};
 use serde_json::Value;
@@ -22,6 +26,7 @@ pub struct TestApp {
     pub base: String,
     pub state: AppState,
     pub dir: tempfile::TempDir,
+    pub db: TestDatabase,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -65,10 +70,9 @@ pub fn captured_logs() -> String {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
     capture_logs();
     let dir = tempfile::tempdir().expect("temp dir");
+    let db = TestDatabase::create().await;
     let mut args = ServeArgs {
-        database: DatabaseArgs {
-            database_url: format!("sqlite:{}", dir.path().join("tokenwell.db").display()),
-        },
+        database: DatabaseArgs { database_url: db.url.clone() },
         addr: "127.0.0.1:0".parse().unwrap(),
         site_root: dir.path().join("site"),
         secure_cookies: false,
@@ -89,7 +93,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let base = format!("http://{}", app.address());
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, state, dir }
+    TestApp { base, state, dir, db }
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects.
@@ -111,22 +115,17 @@ impl TestApp {
     pub async fn add_user(&self, org: &str, email: &str, role: Role) -> i64 {
         let hash = self.state.passwords.hash(PASSWORD.into()).await.unwrap();
         let name = email.split('@').next().unwrap();
-        self.state.store.create_user(org, name, email, &hash, role, now()).await.unwrap()
+        let person = NewPerson { name, email, password_hash: &hash };
+        self.state.store.create_user(org, person, role, now()).await.unwrap().0
     }
 
+    /// Runs a statement of the test's own (SQL both backends read).
     pub async fn sql(&self, statement: &str) {
-        let url = format!("sqlite:{}", self.dir.path().join("tokenwell.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query(statement).execute(&pool).await.unwrap();
-        pool.close().await;
+        self.state.store.execute_for_test(statement, &[]).await;
     }
 
     pub async fn scalar(&self, statement: &str) -> i64 {
-        let url = format!("sqlite:{}", self.dir.path().join("tokenwell.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let value: i64 = sqlx::query_scalar(statement).fetch_one(&pool).await.unwrap();
-        pool.close().await;
-        value
+        self.state.store.scalar_for_test(statement, &[]).await
     }
 
     pub async fn login(&self, client: &Client, email: &str, password: &str) -> Response {

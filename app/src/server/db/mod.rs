@@ -21,12 +21,14 @@ mod files;
 mod postgres;
 mod sessions;
 mod sqlite;
+mod throttle;
 mod token_check;
 mod tokens;
 mod users;
 
 pub use files::{FileRecord, NewFile};
 pub use sessions::SessionUser;
+pub use throttle::{Counted, KnownAddress, Verdict};
 pub use token_check::TokenAuth;
 pub use users::{LoginRecord, NewPerson};
 

@@ -174,6 +174,14 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn tests_run_on_the_backend_the_environment_names() {
+        let (store, db) = super::fresh_store().await;
+        let expected = if super::postgres_server().is_some() { "postgres" } else { "sqlite" };
+        assert_eq!((store.backend_name(), db.backend()), (expected, expected));
+        assert!(store.ready().await);
+    }
+
     #[test]
     fn test_databases_replace_only_the_database_name() {
         use super::with_database;
