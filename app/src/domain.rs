@@ -105,6 +105,43 @@ impl TokenName {
     }
 }
 
+/// A file's name: `checked_name` with at most 255 characters; kept trimmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileName(String);
+
+pub const FILE_NAME_MAX: usize = 255;
+
+impl FileName {
+    pub fn parse(raw: &str) -> Result<FileName, String> {
+        match checked_name(raw, FILE_NAME_MAX) {
+            Ok(name) => Ok(FileName(name.to_string())),
+            Err(NameError::Blank) => Err("Give the file a name.".into()),
+            Err(NameError::TooLong { len }) => {
+                Err(format!("Use at most {FILE_NAME_MAX} characters; this name has {len}."))
+            }
+            Err(NameError::RefusedCharacter) => Err(
+                "Remove control characters, bidirectional controls and invisible formatting characters from the name."
+                    .into(),
+            ),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The longest text a list's filter takes.
+pub const FILTER_MAX: usize = 200;
+
+/// A list's filter text, as given.
+pub fn filter(raw: &str) -> Result<&str, String> {
+    if raw.chars().count() > FILTER_MAX {
+        return Err(format!("Use at most {FILTER_MAX} characters to filter."));
+    }
+    Ok(raw)
+}
+
 pub const DISPLAY_NAME_MAX: usize = 100;
 
 /// A person's or organization's display name: `checked_name` with at most 100 characters;
@@ -256,6 +293,24 @@ mod tests {
         assert!(new_password("aaaaaaaaaaaa").is_ok());
         assert!(new_password(&"x".repeat(256)).is_ok());
         assert!(new_password(&"x".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn file_names_are_trimmed_bounded_and_say_what_to_change() {
+        assert_eq!(FileName::parse(" report.pdf ").unwrap().as_str(), "report.pdf");
+        assert_eq!(FileName::parse(" ").unwrap_err(), "Give the file a name.");
+        assert!(FileName::parse(&"x".repeat(FILE_NAME_MAX)).is_ok());
+        assert!(FileName::parse(&"x".repeat(256)).unwrap_err().contains("this name has 256"));
+        assert!(FileName::parse("a\u{202e}b").unwrap_err().contains("bidirectional controls"));
+    }
+
+    #[test]
+    fn filters_take_at_most_200_characters() {
+        assert_eq!(filter(&"é".repeat(FILTER_MAX)), Ok("é".repeat(FILTER_MAX).as_str()));
+        assert_eq!(
+            filter(&"x".repeat(FILTER_MAX + 1)),
+            Err("Use at most 200 characters to filter.".to_string())
+        );
     }
 
     #[test]

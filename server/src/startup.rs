@@ -3,15 +3,10 @@
 use std::{net::SocketAddr, time::Duration};
 
 use app::{
-    domain,
     model::Role,
     server::{
-        db::{NewPerson, StoreError, Unique},
-        last_used::LastUsed,
-        now,
-        password::{check_new_password, Hasher},
-        throttle::LoginThrottle,
-        AppState, AppStateInner, SecurityConfig, Store,
+        last_used::LastUsed, password::Hasher, throttle::LoginThrottle, users, AppState,
+        AppStateInner, SecurityConfig, Store,
     },
     shell, App,
 };
@@ -66,6 +61,7 @@ impl Application {
             throttle,
             passwords,
             last_used: LastUsed::start(store.clone()),
+            session_lookups: Default::default(),
         });
         let router = router(state.clone(), &args);
         let timeouts = http::serve::Timeouts {
@@ -133,26 +129,14 @@ pub async fn create_user(
     role: Role,
     password: String,
 ) -> Result<String, String> {
-    let org = domain::display_name(&args.org, "the organization name")?;
-    let email = domain::email(&args.email)?;
-    let default_name = email.split('@').next().unwrap_or_default().to_string();
-    let name = domain::display_name(args.name.as_deref().unwrap_or(&default_name), "the name")?;
-    check_new_password(&password, &[&org, &name, &email])?;
-    let store = Store::open(&args.database.database_url).await.map_err(|e| e.to_string())?;
-    let hash = Hasher::new()
-        .await
-        .map_err(|e| e.to_string())?
-        .hash(password)
-        .await
-        .map_err(|e| e.to_string())?;
-    let person = NewPerson { name: &name, email: &email, password_hash: &hash };
-    let result = store.create_user(&org, person, role, now()).await;
-    store.close().await;
-    match result {
-        Ok(_) => Ok(email),
-        Err(StoreError::Duplicate(Unique::Email)) => {
-            Err(format!("a user with the email {email} already exists"))
-        }
-        Err(e) => Err(e.to_string()),
-    }
+    users::create_from_command_line(
+        &args.database.database_url,
+        &args.org,
+        args.name.as_deref(),
+        &args.email,
+        role,
+        password,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }

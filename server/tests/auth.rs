@@ -69,7 +69,7 @@ async fn setup_validates_its_fields() {
 #[tokio::test]
 async fn create_admin_command_creates_a_working_admin() {
     let app = spawn_app().await;
-    let db = format!("sqlite:{}", app.dir.path().join("tokenwell.db").display());
+    let db = app.db.url.clone();
     let run = |password: &'static str, email: &'static str| {
         let db = db.clone();
         async move {
@@ -385,4 +385,29 @@ async fn pages_carry_security_headers_and_health_checks_answer() {
     assert_eq!(client().get(app.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
     let missing = client().get(app.url("/no-such-page")).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_console_request_reads_its_session_once() {
+    let app = spawn_app().await;
+    app.add_user("Acme", "ada@acme.test", Role::Admin).await;
+    let c = app.signed_in("ada@acme.test").await;
+    let lookups = || app.state.session_lookups.load(std::sync::atomic::Ordering::Relaxed);
+    // Pages: the gate and every server function the page calls while it renders (the
+    // current user, then the tab's list) share the one lookup.
+    for path in ["/settings/users", "/settings/auth-tokens", "/account"] {
+        let before = lookups();
+        let res = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(res.text().await.unwrap().contains("ada@acme.test"), "{path}");
+        assert_eq!(lookups() - before, 1, "{path}");
+    }
+    let before = lookups();
+    app.rpc_ok(&c, "list_users", json!({"q": "", "page": 1})).await;
+    assert_eq!(lookups() - before, 1, "a server function");
+    // Static files and sign-in need none.
+    let before = lookups();
+    c.get(app.url("/favicon.svg")).send().await.unwrap();
+    app.login(&c, "ada@acme.test", PASSWORD).await;
+    assert_eq!(lookups() - before, 0);
 }

@@ -162,22 +162,41 @@ async fn an_api_upload_whose_body_stalls_is_cut_off() {
     assert_eq!(app.scalar("SELECT count(*) FROM files").await, 0);
 }
 
-/// Takes the database's write lock from outside, as a long write would, until `release`:
-/// console requests that write then wait for it (up to SQLite's busy timeout, 5 s) while
-/// they are being handled.
-struct WriteLock(sqlx::SqliteConnection);
+/// Holds, from outside, the lock a sign-in's first write needs, as a long write would,
+/// until `release`: sign-ins then wait for it while they are being handled. On SQLite the
+/// database's write lock (up to the busy timeout, 5 s); on PostgreSQL the throttle table's.
+enum WriteLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
 
 impl WriteLock {
     async fn take(app: &TestApp) -> WriteLock {
         use sqlx::Connection;
-        let url = format!("sqlite:{}", app.dir.path().join("tokenwell.db").display());
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
-        WriteLock(conn)
+        if app.db.backend() == "postgres" {
+            let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+            sqlx::query("LOCK TABLE throttle_windows IN EXCLUSIVE MODE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            WriteLock::Postgres(conn)
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
+            WriteLock::Sqlite(conn)
+        }
     }
 
-    async fn release(mut self) {
-        sqlx::query("ROLLBACK").execute(&mut self.0).await.unwrap();
+    async fn release(self) {
+        match self {
+            WriteLock::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            }
+            WriteLock::Postgres(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            }
+        }
     }
 }
 

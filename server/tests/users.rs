@@ -132,13 +132,14 @@ async fn service_accounts_cannot_sign_in_or_get_a_role() {
         assert_eq!(app.login(&client(), email, "").await.status(), StatusCode::UNAUTHORIZED);
     }
     // The schema itself refuses a password or an email on a service account.
-    let url = format!("sqlite:{}", app.dir.path().join("tokenwell.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let r = sqlx::query(&format!(
-        "UPDATE users SET password_hash = 'x', email = 'svc@acme.test' WHERE id = {svc}"
-    ))
-    .execute(&pool)
-    .await;
+    let r = app
+        .state
+        .store
+        .try_execute_for_test(
+            "UPDATE users SET password_hash = 'x', email = 'svc@acme.test' WHERE id = $1",
+            &[svc],
+        )
+        .await;
     assert!(r.is_err());
     // Disabling the account stops its token though the token is not revoked.
     let row = app.rpc_ok(&ada, "set_user_status", json!({"id": svc, "active": false})).await;

@@ -1,19 +1,31 @@
-//! Server-only code: state, persistence, passwords, token secrets, sessions.
+//! Server-only code: state, persistence, passwords, token secrets, sessions, the caller
+//! and its permissions, and one service per feature (`auth`, `tokens`, `users`, `files`).
 //! Compiled with the `ssr` feature only; nothing here reaches the WASM bundle.
+//!
+//! A service function validates its input into domain types, asks the `Principal` whether
+//! it may act, calls the store and logs. Server functions (`crate::api`) and the HTTP API's
+//! handlers are doors around them: decode, call one service function, encode.
 
+pub mod auth;
 pub mod db;
+pub mod error;
+pub mod files;
 pub mod last_used;
 pub mod password;
+pub mod principal;
 pub mod session;
 pub mod throttle;
 pub mod token_secret;
 pub mod tokens;
+pub mod users;
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::IpAddr, sync::Arc, time::Duration};
 
 use leptos::prelude::*;
 
 use crate::error::AppError;
+use error::ServiceError;
+use principal::Principal;
 
 pub use db::Store;
 
@@ -69,17 +81,13 @@ pub struct AppStateInner {
     pub throttle: throttle::LoginThrottle,
     pub passwords: password::Hasher,
     pub last_used: last_used::LastUsed,
+    /// Session lookups made so far: one per console request that needs one (tests count).
+    pub session_lookups: std::sync::atomic::AtomicU64,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
-    }
-}
-
-impl crate::model::Viewer {
-    pub fn actor(&self) -> tokens::Actor {
-        tokens::Actor { organization_id: self.organization_id, user_id: self.user_id }
     }
 }
 
@@ -140,6 +148,21 @@ pub fn internal(cause: impl std::fmt::Display) -> AppError {
     let request_id = request_id();
     tracing::error!(%request_id, "internal error: {cause}");
     AppError::Internal { request_id }
+}
+
+/// A console door: one service call as the request's signed-in principal. Its error becomes
+/// an `AppError` and the answer's status (see `with_status`).
+pub async fn as_principal<T, F, Fut>(call: F) -> Result<T, AppError>
+where
+    F: FnOnce(AppState, Principal) -> Fut,
+    Fut: Future<Output = Result<T, ServiceError>>,
+{
+    let result = async {
+        let state = state()?;
+        let principal = session::principal()?;
+        Ok(call(state, principal).await?)
+    };
+    with_status(result.await)
 }
 
 /// Sets the HTTP status of a server function's answer from its error, so that callers

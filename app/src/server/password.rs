@@ -14,8 +14,6 @@ use std::{
 };
 use tokio::sync::Semaphore;
 
-use crate::error::AppError;
-
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19_456, 2, 1, None).expect("valid Argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
@@ -31,18 +29,6 @@ pub enum PasswordError {
     Busy,
     #[error("password hashing failed: {0}")]
     Failed(String),
-}
-
-impl From<PasswordError> for AppError {
-    fn from(e: PasswordError) -> AppError {
-        match e {
-            PasswordError::Busy => {
-                tracing::warn!("password hashing saturated; answering 503");
-                AppError::Busy
-            }
-            PasswordError::Failed(cause) => super::internal(cause),
-        }
-    }
 }
 
 /// Hashes and verifies passwords on the blocking pool. Each hash holds 19 MiB and a core for

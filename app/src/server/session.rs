@@ -1,16 +1,15 @@
-//! Session cookies and the "who is calling" check that every page and server function uses.
+//! Session cookies, and the session's principal that every page and server function reads.
 
 use http::{header, HeaderMap, HeaderValue};
 use leptos::prelude::*;
 use rand::{rngs::OsRng, TryRngCore};
 use sha2::{Digest, Sha256};
 
-use super::{internal, now, request_parts, AppState};
-use crate::{
-    error::AppError,
-    model::{UserId, Viewer},
-    server::db::StoreError,
+use super::{
+    db::StoreError, error::ServiceError, internal, now, principal::Principal, request_parts,
+    AppState,
 };
+use crate::error::AppError;
 
 /// The cookie's name. Over HTTPS the `__Host-` prefix pins it to this host and path.
 pub fn cookie_name(secure: bool) -> &'static str {
@@ -23,9 +22,9 @@ pub fn cookie_name(secure: bool) -> &'static str {
 
 /// A new session id: 128 bits from the OS CSPRNG, hex-encoded for the cookie, plus the
 /// SHA-256 the database keeps.
-pub fn new_session_id() -> Result<(String, Vec<u8>), AppError> {
+pub fn new_session_id() -> Result<(String, Vec<u8>), ServiceError> {
     let mut bytes = [0u8; 16];
-    OsRng.try_fill_bytes(&mut bytes).map_err(internal)?;
+    OsRng.try_fill_bytes(&mut bytes).map_err(ServiceError::internal)?;
     let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let hash = hash_id(&value);
     Ok((value, hash))
@@ -48,77 +47,69 @@ pub fn session_hash(headers: &HeaderMap, secure: bool) -> Option<Vec<u8>> {
         .map(|(_, v)| hash_id(v))
 }
 
-/// The signed-in user for these request headers: the session must exist, be within its
-/// idle and absolute lifetimes, and belong to an active user. Read fresh each time.
-pub async fn viewer_from_headers(
+/// The principal of the session these request headers carry: the session must exist, be
+/// within its idle and absolute lifetimes, and belong to an active user. The HTTP layer
+/// calls this once per console request (`SessionPrincipal`).
+pub async fn resolve(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<Viewer>, StoreError> {
+) -> Result<Option<Principal>, StoreError> {
     let Some(hash) = session_hash(headers, state.security.secure_cookies) else {
         return Ok(None);
     };
+    state.session_lookups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let idle = state.security.session_idle.as_secs() as i64;
     let initial = state.security.initial_password_lifetime.as_secs() as i64;
-    Ok(state.store.session_user(&hash, now(), idle, initial).await?.map(|s| s.viewer))
+    let found = state.store.session_user(&hash, now(), idle, initial).await?;
+    Ok(found.map(|s| Principal::Session(s.viewer)))
 }
 
-/// Set by the HTTP layer once it has checked the session of a request, so that the
-/// server function does not query it a second time.
+/// A console request's session, as the HTTP layer resolved it: the request extension that
+/// the page gate, the pages and the server functions read.
 #[derive(Clone, Debug)]
-pub struct Authenticated(pub Viewer);
+pub struct SessionPrincipal(pub Option<Principal>);
 
-/// The signed-in user, or `Unauthorized`.
-pub async fn require_user() -> Result<Viewer, AppError> {
-    let parts = request_parts().ok_or_else(|| internal("request parts missing from context"))?;
-    if let Some(Authenticated(viewer)) = parts.extensions.get::<Authenticated>() {
-        return Ok(viewer.clone());
-    }
-    let state = super::state()?;
-    viewer_from_headers(&state, &parts.headers)
-        .await
-        .map_err(internal)?
-        .ok_or(AppError::Unauthorized)
-}
-
-/// The signed-in user if they are an admin; `Forbidden` for members and read-only users.
-/// An admin who still has to replace an initial password must do that first.
-pub async fn require_admin() -> Result<Viewer, AppError> {
-    let viewer = require_user().await?;
-    if !viewer.is_admin() {
-        Err(AppError::Forbidden)
-    } else if viewer.must_change_password {
-        Err(AppError::Refused("Set a new password first.".into()))
-    } else {
-        Ok(viewer)
+/// The signed-in caller of this console request, or `Unauthorized`.
+pub fn principal() -> Result<Principal, AppError> {
+    let resolved = with_context::<http::request::Parts, _>(|parts| {
+        parts.extensions.get::<SessionPrincipal>().map(|s| s.0.clone())
+    });
+    match resolved {
+        Some(Some(Some(principal))) => Ok(principal),
+        Some(Some(None)) => Err(AppError::Unauthorized),
+        Some(None) => Err(internal("the session of this request was not resolved")),
+        None => Err(internal("request parts missing from context")),
     }
 }
 
-fn cookie(state: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, AppError> {
+/// The hash of the session id this request's cookie carries, if any.
+pub fn request_session_hash(state: &AppState) -> Option<Vec<u8>> {
+    request_parts().and_then(|p| session_hash(&p.headers, state.security.secure_cookies))
+}
+
+/// A session just started. Its id goes into the cookie and nowhere else.
+pub struct NewSession(pub(super) String);
+
+fn cookie(state: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, ServiceError> {
     let secure = state.security.secure_cookies;
     let cookie = format!(
         "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
         cookie_name(secure),
         if secure { "; Secure" } else { "" },
     );
-    HeaderValue::from_str(&cookie).map_err(internal)
+    HeaderValue::from_str(&cookie).map_err(ServiceError::internal)
 }
 
-/// Starts a new session for `user_id` and sets its cookie on the response.
-pub async fn start_session(state: &AppState, user_id: UserId) -> Result<(), AppError> {
-    let (value, hash) = new_session_id()?;
+/// Sets the cookie of a session just started on the response.
+pub fn set_cookie(state: &AppState, session: &NewSession) -> Result<(), ServiceError> {
     let absolute = state.security.session_absolute.as_secs() as i64;
-    state.store.create_session(&hash, user_id, now(), absolute).await.map_err(internal)?;
     let opts = expect_context::<leptos_axum::ResponseOptions>();
-    opts.append_header(header::SET_COOKIE, cookie(state, &value, absolute)?);
+    opts.append_header(header::SET_COOKIE, cookie(state, &session.0, absolute)?);
     Ok(())
 }
 
-/// Deletes the request's session server-side and clears the cookie.
-pub async fn end_session(state: &AppState) -> Result<(), AppError> {
-    let parts = request_parts().ok_or_else(|| internal("request parts missing from context"))?;
-    if let Some(hash) = session_hash(&parts.headers, state.security.secure_cookies) {
-        state.store.delete_session(&hash).await.map_err(internal)?;
-    }
+/// Clears the session cookie on the response.
+pub fn clear_cookie(state: &AppState) -> Result<(), ServiceError> {
     let opts = expect_context::<leptos_axum::ResponseOptions>();
     opts.append_header(header::SET_COOKIE, cookie(state, "", 0)?);
     Ok(())

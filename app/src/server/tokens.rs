@@ -3,109 +3,76 @@
 
 use super::{
     db::{StoreError, Unique},
+    error::ServiceError,
     now,
+    principal::{Action, Principal},
     token_secret::TokenSecret,
-    Store,
+    AppState,
 };
+pub use crate::domain::FILTER_MAX;
 use crate::{
-    domain::TokenName,
-    error::AppError,
-    model::{
-        GeneratedToken, OrgId, RevokeOutcome, TokenId, TokenKind, TokenPage, TokenQuery, UserId,
-    },
+    domain::{self, TokenName},
+    model::{GeneratedToken, RevokeOutcome, TokenId, TokenKind, TokenPage, TokenQuery},
 };
-
-/// Who acts: an admin of an organization.
-#[derive(Clone, Copy, Debug)]
-pub struct Actor {
-    pub organization_id: OrgId,
-    pub user_id: UserId,
-}
-
-/// `Refused` is for the caller (bad input, unknown id); `Internal` carries a cause that
-/// is logged and never shown.
-#[derive(Debug)]
-pub enum TokenError {
-    Refused(AppError),
-    Internal(String),
-}
-
-impl From<StoreError> for TokenError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => TokenError::Refused(AppError::NotFound),
-            StoreError::NotPermitted => TokenError::Refused(AppError::Forbidden),
-            e => TokenError::Internal(e.to_string()),
-        }
-    }
-}
-
-impl From<TokenError> for AppError {
-    /// In a server function: log the cause with the request id.
-    fn from(e: TokenError) -> AppError {
-        match e {
-            TokenError::Refused(e) => e,
-            TokenError::Internal(cause) => super::internal(cause),
-        }
-    }
-}
-
-pub const FILTER_MAX: usize = 200;
 
 pub async fn list(
-    store: &Store,
-    organization_id: OrgId,
+    state: &AppState,
+    principal: &Principal,
     query: &TokenQuery,
-) -> Result<TokenPage, TokenError> {
-    if query.q.chars().count() > FILTER_MAX {
-        return Err(TokenError::Refused(AppError::validation(
-            "q",
-            "Use at most 200 characters to filter.",
-        )));
-    }
+) -> Result<TokenPage, ServiceError> {
+    principal.authorize(Action::ListTokens)?;
+    domain::filter(&query.q).map_err(|m| ServiceError::validation("q", m))?;
     let now = now();
-    Ok(store.list_tokens(organization_id, query, now).await?)
+    Ok(state.store.list_tokens(principal.organization_id(), query, now).await?)
 }
 
 pub async fn generate(
-    store: &Store,
-    actor: Actor,
+    state: &AppState,
+    principal: &Principal,
     kind: TokenKind,
     name: &str,
-) -> Result<GeneratedToken, TokenError> {
-    let name =
-        TokenName::parse(name).map_err(|m| TokenError::Refused(AppError::validation("name", m)))?;
-    let secret = TokenSecret::generate(kind).map_err(|e| TokenError::Internal(e.to_string()))?;
-    let token = match store.create_token(actor.organization_id, actor.user_id, &name, &secret, now()).await {
+) -> Result<GeneratedToken, ServiceError> {
+    principal.authorize(Action::GenerateToken)?;
+    let name = TokenName::parse(name).map_err(|m| ServiceError::validation("name", m))?;
+    let secret = TokenSecret::generate(kind).map_err(ServiceError::internal)?;
+    let (organization_id, user_id) = (principal.organization_id(), principal.user_id());
+    let token = match state.store.create_token(organization_id, user_id, &name, &secret, now()).await
+    {
         Ok(row) => row,
         Err(StoreError::Duplicate(Unique::TokenName)) => {
-            return Err(TokenError::Refused(AppError::conflict(
+            return Err(ServiceError::conflict(
                 "name",
                 format!(
                     "An active token is already named \"{}\". Choose another name, or revoke the old token first.",
                     name.as_str()
                 ),
-            )))
+            ))
         }
         Err(e) => return Err(e.into()),
     };
     tracing::info!(
         token_id = %token.id,
         kind = kind.as_str(),
-        user_id = %actor.user_id,
-        organization_id = %actor.organization_id,
+        user_id = %user_id,
+        organization_id = %organization_id,
         "token generated"
     );
     Ok(GeneratedToken { token, secret: secret.expose().to_string() })
 }
 
-pub async fn revoke(store: &Store, actor: Actor, id: TokenId) -> Result<RevokeOutcome, TokenError> {
-    let outcome = store.revoke_token(actor.organization_id, id, actor.user_id, now()).await?;
+pub async fn revoke(
+    state: &AppState,
+    principal: &Principal,
+    id: TokenId,
+) -> Result<RevokeOutcome, ServiceError> {
+    principal.authorize(Action::RevokeToken)?;
+    let (organization_id, user_id) = (principal.organization_id(), principal.user_id());
+    let outcome = state.store.revoke_token(organization_id, id, user_id, now()).await?;
     if outcome.revoked_now {
         tracing::info!(
             token_id = %id,
-            user_id = %actor.user_id,
-            organization_id = %actor.organization_id,
+            user_id = %user_id,
+            organization_id = %organization_id,
             "token revoked"
         );
     }

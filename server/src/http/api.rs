@@ -6,15 +6,17 @@ mod blobs;
 use std::{future::poll_fn, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
 
 use app::{
-    domain::{self, NameError},
+    domain,
     error::AppError,
-    model::{Role, TokenId, TokenKind, TokenQuery, TokenRow, TokenStatusFilter},
+    model::{TokenId, TokenKind, TokenQuery, TokenRow, TokenStatusFilter},
     server::{
-        db::{FileRecord, NewFile, TokenAuth},
-        now,
+        auth,
+        db::FileRecord,
+        error::ServiceError,
+        files,
+        principal::{Action, Principal, TokenRefused},
         token_secret::{ParseError, TokenSecret},
-        tokens::{self, Actor, TokenError},
-        AppState, ClientAddr, RequestId,
+        tokens, AppState, ClientAddr, RequestId,
     },
 };
 use axum::{
@@ -170,24 +172,6 @@ impl ApiError {
             message: format!("Something went wrong on our side. Reference: {request_id}."),
         }
     }
-
-    fn from_token_error(e: TokenError, request_id: &str) -> ApiError {
-        match e {
-            TokenError::Internal(cause) => ApiError::internal(request_id, cause),
-            TokenError::Refused(e) => {
-                let code = match e {
-                    AppError::NotFound => "not_found",
-                    AppError::Conflict { .. } => "conflict",
-                    _ => "bad_request",
-                };
-                ApiError {
-                    status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
-                    code,
-                    message: e.to_string(),
-                }
-            }
-        }
-    }
 }
 
 impl IntoResponse for ApiError {
@@ -212,43 +196,53 @@ impl IntoResponse for ApiError {
 
 // ---------- authentication ----------
 
-/// The caller of an API request, authenticated by its bearer token.
+/// The caller of an API request: the principal its bearer token resolved to, once.
 pub struct Caller {
-    pub auth: TokenAuth,
+    pub principal: Principal,
     pub request_id: String,
     pub addr: Option<std::net::IpAddr>,
 }
 
 impl Caller {
-    fn actor(&self) -> Actor {
-        Actor { organization_id: self.auth.organization_id, user_id: self.auth.principal_id }
+    /// Asks the permission table before the request's input is read, so a caller without the
+    /// right learns nothing about its input's shape. The service asks again.
+    fn authorize(&self, action: Action) -> Result<(), ApiError> {
+        self.principal.authorize(action).map_err(|e| self.fail(e))
     }
 
-    /// The role the token acts with right now: its creator's current role for API/CLI
-    /// tokens; none for File Forwarder tokens.
-    fn role(&self) -> Option<Role> {
-        match self.auth.kind {
-            TokenKind::Api => self.auth.principal_role,
-            TokenKind::Forwarder => None,
-        }
-    }
-
-    fn deny(&self, what: &str) -> ApiError {
-        tracing::warn!(
-            token_id = %self.auth.token_id,
-            client = ?self.addr,
-            request_id = %self.request_id,
-            reason = what,
-            "API request denied"
-        );
-        ApiError::insufficient_scope(what)
-    }
-
-    fn require_admin(&self, what: &str) -> Result<(), ApiError> {
-        if self.role() == Some(Role::Admin) {
-            Ok(())
-        } else {
-            Err(self.deny(what))
+    /// The API's answer to a service error: the one mapping from `ServiceError` to the JSON
+    /// error. Refusals are logged with the token; internal causes with the request id.
+    fn fail(&self, e: ServiceError) -> ApiError {
+        let status = |status, code, message| ApiError { status, code, message };
+        match e {
+            ServiceError::Forbidden(action) => {
+                tracing::warn!(
+                    token_id = ?self.principal.token_id(),
+                    client = ?self.addr,
+                    request_id = %self.request_id,
+                    reason = action.what(),
+                    "API request denied"
+                );
+                ApiError::insufficient_scope(action.what())
+            }
+            ServiceError::Internal(cause) => ApiError::internal(&self.request_id, cause),
+            ServiceError::Validation { message, .. } => ApiError::bad_request(message),
+            ServiceError::Conflict { message, .. } => {
+                status(StatusCode::CONFLICT, "conflict", message)
+            }
+            ServiceError::NotFound => {
+                status(StatusCode::NOT_FOUND, "not_found", AppError::NotFound.to_string())
+            }
+            ServiceError::Refused(message) => status(StatusCode::FORBIDDEN, "refused", message),
+            ServiceError::BadCredentials => ApiError::invalid_token(),
+            ServiceError::Throttled { minutes } => status(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                AppError::Throttled { minutes }.to_string(),
+            ),
+            ServiceError::Busy => {
+                status(StatusCode::SERVICE_UNAVAILABLE, "busy", AppError::Busy.to_string())
+            }
         }
     }
 }
@@ -291,20 +285,16 @@ impl FromRequestParts<AppState> for Caller {
         };
         let request_id =
             parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
-        let auth = match state.store.token_by_digest(&secret.digest()).await {
-            Ok(Some(auth)) => auth,
-            Ok(None) => return Err(refuse("unknown token", None, parts)),
-            Err(e) => return Err(ApiError::internal(&request_id, e)),
-        };
-        if auth.revoked {
-            return Err(refuse("revoked token", Some(auth.token_id), parts));
-        }
-        if !auth.principal_active {
-            return Err(refuse("principal disabled", Some(auth.token_id), parts));
-        }
         let addr = parts.extensions.get::<ClientAddr>().map(|a| a.0);
-        state.last_used.record(auth.token_id, now(), addr);
-        Ok(Caller { auth, request_id, addr })
+        match Principal::from_token(state, &secret, addr).await {
+            Ok(principal) => Ok(Caller { principal, request_id, addr }),
+            Err(TokenRefused::Unknown) => Err(refuse("unknown token", None, parts)),
+            Err(TokenRefused::Revoked(id)) => Err(refuse("revoked token", Some(id), parts)),
+            Err(TokenRefused::PrincipalDisabled(id)) => {
+                Err(refuse("principal disabled", Some(id), parts))
+            }
+            Err(TokenRefused::Lookup(cause)) => Err(ApiError::internal(&request_id, cause)),
+        }
     }
 }
 
@@ -347,9 +337,12 @@ pub struct PrincipalInfo {
               (status = 401, description = "Bad or missing token.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
               (status = 500, description = "Server error; the message carries a reference.", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn whoami(caller: Caller) -> Json<WhoAmI> {
-    let a = caller.auth;
-    Json(WhoAmI {
+async fn whoami(caller: Caller) -> Result<Json<WhoAmI>, ApiError> {
+    auth::whoami(&caller.principal).map_err(|e| caller.fail(e))?;
+    let Principal::Token(a) = caller.principal else {
+        return Err(ApiError::invalid_token());
+    };
+    Ok(Json(WhoAmI {
         organization: OrganizationInfo { id: a.organization_id.0, name: a.organization_name },
         token: TokenInfo { id: a.token_id.0, name: a.token_name, kind: a.kind.into() },
         principal: PrincipalInfo {
@@ -358,14 +351,13 @@ async fn whoami(caller: Caller) -> Json<WhoAmI> {
             kind: a.principal_kind.as_str().into(),
             role: a.principal_role.map(|r| r.as_str().into()),
         },
-    })
+    }))
 }
 
 // ---------- files ----------
 
 /// Seconds a client is asked to wait when every upload slot is taken.
 const UPLOAD_RETRY_AFTER_SECS: u16 = 5;
-const FILE_NAME_MAX: usize = 255;
 
 /// The names `domain::checked_name` accepts, as a pattern for the document. Escapes for the
 /// Basic Multilingual Plane; beyond it the characters themselves, since no escape for those
@@ -392,24 +384,6 @@ fn name_pattern() -> String {
     };
     let (refused, blank) = (class(domain::REFUSED_IN_NAMES), class(domain::NAME_WHITESPACE));
     format!("^[^{refused}]*[^{refused}{blank}][^{refused}]*$")
-}
-
-/// A file's name as given, checked by the rule for every name with its own length; returns
-/// it trimmed.
-fn checked_file_name(raw: &str) -> Result<&str, ApiError> {
-    domain::checked_name(raw, FILE_NAME_MAX).map_err(|e| {
-        ApiError::bad_request(match e {
-            NameError::Blank => "Give the file a name.".to_string(),
-            NameError::TooLong { len } => {
-                format!("Use at most {FILE_NAME_MAX} characters; this name has {len}.")
-            }
-            NameError::RefusedCharacter => {
-                "Remove control characters, bidirectional controls and invisible \
-                                            formatting characters from the name."
-                    .to_string()
-            }
-        })
-    })
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -469,17 +443,12 @@ async fn upload_file(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<FileInfo>), ApiError> {
-    let may_ingest = match caller.auth.kind {
-        TokenKind::Forwarder => true,
-        TokenKind::Api => matches!(caller.role(), Some(Role::Admin | Role::Member)),
-    };
-    if !may_ingest {
-        return Err(caller.deny("ingest files"));
-    }
+    caller.authorize(Action::UploadFile)?;
     let Ok(Query(params)) = params else {
         return Err(ApiError::bad_request("Give the file's name as ?name=…"));
     };
-    let name = checked_file_name(&params.name)?;
+    let upload =
+        files::start_upload(&caller.principal, &params.name).map_err(|e| caller.fail(e))?;
     let config = &uploads.config;
     let declared: Option<u64> = headers
         .get(header::CONTENT_LENGTH)
@@ -493,17 +462,12 @@ async fn upload_file(
     }
     // Refused rather than queued: a waiting upload would hold its connection and buffers.
     let Ok(_slot) = uploads.slots.try_acquire() else {
-        tracing::warn!(token_id = %caller.auth.token_id, request_id = %caller.request_id, "upload refused: all upload slots busy");
+        tracing::warn!(token_id = ?caller.principal.token_id(), request_id = %caller.request_id, "upload refused: all upload slots busy");
         return Err(ApiError::too_many_uploads());
     };
     let request_id = caller.request_id.as_str();
-    let organization_id = caller.auth.organization_id;
     let quota = config.org_quota_bytes;
-    let used = state
-        .store
-        .organization_file_bytes(organization_id)
-        .await
-        .map_err(|e| ApiError::internal(request_id, e))?;
+    let used = upload.used_bytes(&state).await.map_err(|e| caller.fail(e))?;
     let room = quota.saturating_sub(used);
     if declared.is_some_and(|n| n > room) {
         return Err(ApiError::quota_exceeded(quota));
@@ -514,12 +478,9 @@ async fn upload_file(
         .map_err(|e| ApiError::internal(request_id, e))?;
     receive(body, &mut incoming, config, room, request_id).await?;
     // Other uploads may have been recorded meanwhile. Checked again before the bytes are
-    // stored, so a refused file rarely leaves a copy behind; `insert_file` has the last word.
-    let used = state
-        .store
-        .organization_file_bytes(organization_id)
-        .await
-        .map_err(|e| ApiError::internal(request_id, e))?;
+    // stored, so a refused file rarely leaves a copy behind; `Upload::record` has the last
+    // word.
+    let used = upload.used_bytes(&state).await.map_err(|e| caller.fail(e))?;
     if used.saturating_add(incoming.size()) > quota {
         return Err(ApiError::quota_exceeded(quota));
     }
@@ -527,29 +488,11 @@ async fn upload_file(
         .into_blob(&config.data_dir)
         .await
         .map_err(|e| ApiError::internal(request_id, e))?;
-    let record = state
-        .store
-        .insert_file(
-            organization_id,
-            NewFile {
-                name,
-                size: blob.size as i64,
-                sha256: &blob.sha256,
-                token: caller.auth.token_id,
-                principal: caller.auth.principal_id,
-            },
-            now(),
-            quota,
-        )
+    let record = upload
+        .record(&state, blob.size, &blob.sha256, quota)
         .await
-        .map_err(|e| ApiError::internal(request_id, e))?
+        .map_err(|e| caller.fail(e))?
         .ok_or_else(|| ApiError::quota_exceeded(quota))?;
-    tracing::info!(
-        file_id = %record.id,
-        token_id = %caller.auth.token_id,
-        size = record.size,
-        "file ingested"
-    );
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
@@ -622,8 +565,6 @@ pub struct FileList {
     per_page: u32,
 }
 
-const FILES_PER_PAGE: u32 = 50;
-
 /// The organization's files, newest first. API/CLI tokens of any role.
 #[utoipa::path(get, path = "/api/v1/files", tag = "files", params(PageParams),
     responses((status = 200, description = "One page of files.", body = FileList),
@@ -637,18 +578,12 @@ async fn list_files(
     State(state): State<AppState>,
     params: Result<Query<PageParams>, QueryRejection>,
 ) -> Result<Json<FileList>, ApiError> {
-    if caller.auth.kind == TokenKind::Forwarder {
-        return Err(caller.deny("list files"));
-    }
+    caller.authorize(Action::ListFiles)?;
     let Ok(Query(p)) = params else {
         return Err(ApiError::bad_request("page must be a whole number, 1 or more."));
     };
     let page = page_number(p.page)?;
-    let listed = state
-        .store
-        .list_files(caller.auth.organization_id, page, FILES_PER_PAGE, now())
-        .await
-        .map_err(|e| ApiError::internal(&caller.request_id, e))?;
+    let listed = files::list(&state, &caller.principal, page).await.map_err(|e| caller.fail(e))?;
     Ok(Json(FileList {
         files: listed.rows.into_iter().map(Into::into).collect(),
         total: listed.total,
@@ -775,7 +710,7 @@ async fn list_tokens(
     State(state): State<AppState>,
     params: Result<Query<TokenListParams>, QueryRejection>,
 ) -> Result<Json<TokenList>, ApiError> {
-    caller.require_admin("manage tokens")?;
+    caller.authorize(Action::ListTokens)?;
     let Query(p) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let query = TokenQuery {
         q: p.q.unwrap_or_default(),
@@ -783,9 +718,7 @@ async fn list_tokens(
         status: p.status.map_or(TokenStatusFilter::Active, Into::into),
         page: page_number(p.page)?,
     };
-    let page = tokens::list(&state.store, caller.auth.organization_id, &query)
-        .await
-        .map_err(|e| ApiError::from_token_error(e, &caller.request_id))?;
+    let page = tokens::list(&state, &caller.principal, &query).await.map_err(|e| caller.fail(e))?;
     Ok(Json(TokenList {
         tokens: page.rows.into_iter().map(Into::into).collect(),
         total: page.total,
@@ -829,7 +762,7 @@ async fn create_token(
     State(state): State<AppState>,
     body: Result<Json<CreateTokenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require_admin("manage tokens")?;
+    caller.authorize(Action::GenerateToken)?;
     let Json(body) = body.map_err(|e| match e {
         JsonRejection::MissingJsonContentType(_) => {
             ApiError::unsupported_media_type("Send JSON, as Content-Type: application/json.")
@@ -843,9 +776,9 @@ async fn create_token(
         ),
     })?;
     // The name is checked as the console checks it (`TokenName::parse`): a 400 naming the rule.
-    let generated = tokens::generate(&state.store, caller.actor(), body.kind.into(), &body.name)
+    let generated = tokens::generate(&state, &caller.principal, body.kind.into(), &body.name)
         .await
-        .map_err(|e| ApiError::from_token_error(e, &caller.request_id))?;
+        .map_err(|e| caller.fail(e))?;
     let body =
         CreatedToken { token: generated.token.clone().into(), secret: generated.secret.clone() };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
@@ -874,13 +807,11 @@ async fn revoke_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RevokedToken>, ApiError> {
-    caller.require_admin("manage tokens")?;
-    let not_found =
-        || ApiError::from_token_error(TokenError::Refused(AppError::NotFound), &caller.request_id);
-    let id = TokenId(id.parse().map_err(|_| not_found())?);
-    let outcome = tokens::revoke(&state.store, caller.actor(), id)
-        .await
-        .map_err(|e| ApiError::from_token_error(e, &caller.request_id))?;
+    caller.authorize(Action::RevokeToken)?;
+    // An id that is not a number names no token.
+    let id = TokenId(id.parse().map_err(|_| caller.fail(ServiceError::NotFound))?);
+    let outcome =
+        tokens::revoke(&state, &caller.principal, id).await.map_err(|e| caller.fail(e))?;
     Ok(Json(RevokedToken { token: outcome.token.into(), revoked_now: outcome.revoked_now }))
 }
 
@@ -955,7 +886,7 @@ mod tests {
         let token_name = &doc["components"]["schemas"]["CreateTokenRequest"]["properties"]["name"];
         assert_eq!(
             (file_name["minLength"].as_u64(), file_name["maxLength"].as_u64()),
-            (Some(1), Some(FILE_NAME_MAX as u64))
+            (Some(1), Some(domain::FILE_NAME_MAX as u64))
         );
         assert_eq!(
             (token_name["minLength"].as_u64(), token_name["maxLength"].as_u64()),
@@ -966,7 +897,7 @@ mod tests {
             regex_lite::Regex::new(file_name["pattern"].as_str().expect("a pattern for names"))
                 .unwrap();
         let agree = |name: &str| {
-            assert_eq!(pattern.is_match(name), checked_file_name(name).is_ok(), "{name:?}");
+            assert_eq!(pattern.is_match(name), domain::FileName::parse(name).is_ok(), "{name:?}");
             let within_token_length = name.chars().count() <= domain::TOKEN_NAME_MAX;
             assert_eq!(
                 pattern.is_match(name) && within_token_length,

@@ -1,6 +1,6 @@
 //! Middleware: request ids and client addresses, security headers, the console's limits,
-//! the cross-site request check, server-function bodies, the session gate for server
-//! functions, and the page redirects.
+//! the cross-site request check, server-function bodies, the console's session (resolved
+//! once per request), and the page redirects.
 
 use std::{
     error::Error as StdError,
@@ -15,7 +15,7 @@ use std::{
 use app::{
     api::PUBLIC_ENDPOINTS,
     error::AppError,
-    server::{session, AppState, ClientAddr, RequestId},
+    server::{auth, session, AppState, ClientAddr, RequestId},
 };
 use axum::{
     body::Body,
@@ -137,6 +137,11 @@ fn next_request_id() -> u64 {
     z ^ (z >> 31)
 }
 
+/// The site's static files: the same for everyone, cacheable, and needing no session.
+fn is_asset(path: &str) -> bool {
+    path.starts_with("/pkg/") || path == "/favicon.svg"
+}
+
 /// Headers every response gets. Pages set their own CSP (with the hydration nonce);
 /// anything else gets a CSP that allows nothing. Served over HTTPS (secure cookies), HSTS
 /// keeps browsers from ever trying plain HTTP again, where the session cookie could leak.
@@ -145,7 +150,7 @@ pub async fn security_headers(
     req: Request<Body>,
     next: Next,
 ) -> Response {
-    let is_asset = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
+    let is_asset = is_asset(req.uri().path());
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -308,30 +313,38 @@ pub(crate) fn caused_by<T: StdError + 'static>(error: &(dyn StdError + 'static))
     false
 }
 
-/// Every server function except sign-in and setup needs a live session. The function
-/// checks again itself; this gate answers before any argument is parsed.
-pub async fn rpc_session_gate(
+/// Resolves the session of a console request, once, into the request extension
+/// (`SessionPrincipal`) that the page gate, the pages and the server functions read. Every
+/// server function except sign-in and setup needs a live session: without one it is
+/// answered 401 here, before any argument is parsed. Static files need none.
+pub async fn console_session(
     State(state): State<AppState>,
     mut req: Request<Body>,
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    if !path.starts_with("/rpc/") || PUBLIC_ENDPOINTS.contains(&path) {
+    let is_rpc = path.starts_with("/rpc/");
+    if is_asset(path) || (is_rpc && PUBLIC_ENDPOINTS.contains(&path)) {
         return next.run(req).await;
     }
-    match session::viewer_from_headers(&state, req.headers()).await {
-        Ok(Some(viewer)) => {
-            req.extensions_mut().insert(session::Authenticated(viewer));
-            next.run(req).await
-        }
-        Ok(None) => app_error(AppError::Unauthorized),
+    let principal = match session::resolve(&state, req.headers()).await {
+        Ok(principal) => principal,
         Err(e) => {
             let request_id =
                 req.extensions().get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
             tracing::error!(%request_id, "session lookup failed: {e}");
-            app_error(AppError::Internal { request_id })
+            if is_rpc {
+                return app_error(AppError::Internal { request_id });
+            }
+            // A page is shown as to someone signed out: the sign-in page, not an error.
+            None
         }
+    };
+    if is_rpc && principal.is_none() {
+        return app_error(AppError::Unauthorized);
     }
+    req.extensions_mut().insert(session::SessionPrincipal(principal));
+    next.run(req).await
 }
 
 fn app_error(error: AppError) -> Response {
@@ -341,7 +354,8 @@ fn app_error(error: AppError) -> Response {
 }
 
 /// Where a page request should go instead: `/setup` exists only while no user does (and
-/// until then every page leads to it); Settings needs a session; sign-in does not.
+/// until then every page leads to it); Settings needs a session; sign-in does not. Reads
+/// the session `console_session` resolved.
 pub async fn page_gate(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
     let path = req.uri().path();
     let is_settings =
@@ -349,14 +363,14 @@ pub async fn page_gate(State(state): State<AppState>, req: Request<Body>, next: 
     if req.method() != Method::GET || !(is_settings || path == "/setup" || path == "/login") {
         return next.run(req).await;
     }
-    let any_user = match state.store.any_user_exists().await {
-        Ok(any) => any,
+    let set_up = match auth::is_set_up(&state).await {
+        Ok(set_up) => set_up,
         Err(e) => {
             tracing::error!("page gate: {e}");
             return next.run(req).await;
         }
     };
-    if !any_user {
+    if !set_up {
         return if path == "/setup" {
             next.run(req).await
         } else {
@@ -366,8 +380,10 @@ pub async fn page_gate(State(state): State<AppState>, req: Request<Body>, next: 
     if path == "/setup" {
         return Redirect::to("/login").into_response();
     }
-    let signed_in =
-        matches!(session::viewer_from_headers(&state, req.headers()).await, Ok(Some(_)));
+    let signed_in = matches!(
+        req.extensions().get::<session::SessionPrincipal>(),
+        Some(session::SessionPrincipal(Some(_)))
+    );
     match (signed_in, is_settings) {
         (false, true) => Redirect::to("/login").into_response(),
         (true, false) => Redirect::to("/settings").into_response(),

@@ -34,12 +34,13 @@ pub fn wire(pages: Router<AppState>, state: AppState, args: &ServeArgs) -> Route
     // check, which protects cookie-authenticated requests), nor the console's limits.
     // Outermost first: the timeout covers the whole request; the body is buffered under
     // it; only then is a concurrency place taken, so it is held by the gates and the
-    // handler and never while waiting for a slow client.
+    // handler and never while waiting for a slow client. The session is resolved once,
+    // for the page gate, the pages and the server functions.
     let console_timeout = Duration::from_secs(args.request_timeout_secs);
     let console_in_flight = Arc::new(Semaphore::new(args.console_concurrency as usize));
     let pages = pages
-        .layer(from_fn_with_state(state.clone(), middleware::rpc_session_gate))
         .layer(from_fn_with_state(state.clone(), middleware::page_gate))
+        .layer(from_fn_with_state(state.clone(), middleware::console_session))
         .layer(from_fn_with_state(console_in_flight, middleware::console_concurrency))
         .layer(axum::middleware::from_fn(middleware::rpc_body))
         .layer(axum::middleware::from_fn(middleware::origin_check))

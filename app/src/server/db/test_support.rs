@@ -151,13 +151,22 @@ pub async fn org_of(store: &Store, user: UserId) -> OrgId {
 impl Store {
     /// Runs one statement of a test's own, with its parameters, on the write path.
     pub async fn execute_for_test(&self, sql: &str, params: &[i64]) -> u64 {
-        super::write_db!(self, db => {
+        self.try_execute_for_test(sql, params).await.expect(sql)
+    }
+
+    /// The same, for a statement the test expects the database to refuse.
+    pub async fn try_execute_for_test(
+        &self,
+        sql: &str,
+        params: &[i64],
+    ) -> Result<u64, sqlx::Error> {
+        Ok(super::write_db!(self, db => {
             let mut query = sqlx::query(sql);
             for p in params {
                 query = query.bind(*p);
             }
-            query.execute(db).await.expect(sql).rows_affected()
-        })
+            query.execute(db).await?.rows_affected()
+        }))
     }
 
     /// One integer a test asks for.

@@ -1,0 +1,195 @@
+//! First-run setup, signing in (throttled) and out, who am I, and changing one's own
+//! password.
+
+use std::net::IpAddr;
+
+use super::{
+    db::{NewPerson, StoreError, Unique},
+    error::ServiceError,
+    now,
+    password::check_new_password,
+    principal::{Action, Principal},
+    session::{self, NewSession},
+    AppState,
+};
+use crate::{domain, model::UserId};
+
+pub const INITIAL_PASSWORD_EXPIRED: &str =
+    "This initial password has expired. Ask an admin of your organization to reset your password.";
+const ALREADY_SET_UP: &str = "Tokenwell is already set up. Sign in instead.";
+
+/// True once the first organization and admin exist; until then every page leads to setup.
+pub async fn is_set_up(state: &AppState) -> Result<bool, ServiceError> {
+    Ok(state.store.any_user_exists().await?)
+}
+
+/// First run: creates the organization and its first admin and starts their session.
+/// Refused once any user exists.
+pub async fn setup(
+    state: &AppState,
+    organization: &str,
+    name: &str,
+    email: &str,
+    password: String,
+    confirm_password: &str,
+) -> Result<NewSession, ServiceError> {
+    if is_set_up(state).await? {
+        return Err(ServiceError::Refused(ALREADY_SET_UP.into()));
+    }
+    let organization = domain::display_name(organization, "the organization name")
+        .map_err(|m| ServiceError::validation("organization", m))?;
+    let name =
+        domain::display_name(name, "your name").map_err(|m| ServiceError::validation("name", m))?;
+    let email = domain::email(email).map_err(|m| ServiceError::validation("email", m))?;
+    check_new_password(&password, &[&organization, &name, &email])
+        .map_err(|m| ServiceError::validation("password", m))?;
+    if password != confirm_password {
+        return Err(ServiceError::validation(
+            "confirm_password",
+            "The two passwords do not match.",
+        ));
+    }
+    let hash = state.passwords.hash(password).await?;
+    let admin = NewPerson { name: &name, email: &email, password_hash: &hash };
+    let user_id = match state.store.setup_first_admin(&organization, admin, now()).await {
+        Ok(id) => id,
+        Err(StoreError::AlreadySetUp) => return Err(ServiceError::Refused(ALREADY_SET_UP.into())),
+        Err(StoreError::Duplicate(Unique::Email)) => {
+            return Err(ServiceError::conflict("email", "This email is already in use."))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(user_id = %user_id, "first admin created");
+    start_session(state, user_id).await
+}
+
+/// Signs in with email and password and starts a session. Every failure gives the same
+/// answer; attempts are throttled per account and per client address.
+pub async fn sign_in(
+    state: &AppState,
+    email: &str,
+    password: String,
+    client: Option<IpAddr>,
+) -> Result<NewSession, ServiceError> {
+    // No account has an address this long (`domain::email`): refuse before any work.
+    if email.trim().len() > domain::EMAIL_MAX {
+        return Err(ServiceError::BadCredentials);
+    }
+    let account = email.trim().to_lowercase();
+    // Counted before the password is checked, so concurrent guesses cannot all slip past
+    // the limit during the seconds that their hashes take.
+    let attempt = state.throttle.reserve_sign_in(&account, client).await.map_err(|e| {
+        tracing::warn!(?client, "sign-in throttled");
+        ServiceError::from(e)
+    })?;
+    if !attempt.delay.is_zero() {
+        tokio::time::sleep(attempt.delay).await;
+    }
+    let record = match state.store.login_record(&account).await {
+        Ok(record) => record,
+        Err(e) => {
+            attempt.abandon().await;
+            return Err(e.into());
+        }
+    };
+    let (user_id, stored, active) = match &record {
+        Some(r) => (r.user_id, r.password_hash.clone(), r.active),
+        None => (UserId(0), None, false),
+    };
+    // Over-long input is refused after the same work as a wrong password.
+    let password = if password.len() > 4 * domain::PASSWORD_MAX { String::new() } else { password };
+    let matches = match state.passwords.verify(password, stored).await {
+        Ok(matches) => matches,
+        Err(e) => {
+            attempt.abandon().await;
+            return Err(e.into());
+        }
+    };
+    if !(matches && active) {
+        attempt.failed();
+        tracing::info!(?client, "sign-in failed");
+        return Err(ServiceError::BadCredentials);
+    }
+    attempt.succeeded().await;
+    // Only someone who knows the password learns that it expired.
+    let lifetime = state.security.initial_password_lifetime.as_secs() as i64;
+    if let Some(r) = record.filter(|r| r.must_change_password) {
+        if r.password_set_at.is_none_or(|set| now() - set > lifetime) {
+            tracing::info!(user_id = %user_id, ?client, "sign-in with an expired initial password");
+            return Err(ServiceError::Refused(INITIAL_PASSWORD_EXPIRED.into()));
+        }
+    }
+    let session = start_session(state, user_id).await?;
+    tracing::info!(user_id = %user_id, ?client, "signed in");
+    Ok(session)
+}
+
+/// Ends the session whose id hashes to `session_hash` (the caller's own).
+pub async fn sign_out(
+    state: &AppState,
+    principal: &Principal,
+    session_hash: Option<Vec<u8>>,
+) -> Result<(), ServiceError> {
+    principal.authorize(Action::SignOut)?;
+    if let Some(hash) = session_hash {
+        state.store.delete_session(&hash).await?;
+    }
+    tracing::info!(user_id = %principal.user_id(), "signed out");
+    Ok(())
+}
+
+/// Who the caller is. Everyone may ask; the principal is the answer.
+pub fn whoami(principal: &Principal) -> Result<(), ServiceError> {
+    principal.authorize(Action::WhoAmI)
+}
+
+/// The signed-in person's own password. Every session of theirs ends, and a new one starts
+/// for this request: a new session id whenever the password changes.
+pub async fn change_password(
+    state: &AppState,
+    principal: &Principal,
+    current: String,
+    new: String,
+    confirm: &str,
+) -> Result<NewSession, ServiceError> {
+    principal.authorize(Action::ChangeOwnPassword)?;
+    let Principal::Session(viewer) = principal else {
+        return Err(ServiceError::Forbidden(Action::ChangeOwnPassword));
+    };
+    let attempt = state.throttle.reserve_password_change(viewer.user_id).await?;
+    let stored = match state.store.password_hash(viewer.user_id).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            attempt.abandon().await;
+            return Err(e.into());
+        }
+    };
+    match state.passwords.verify(current, stored).await {
+        Ok(true) => attempt.succeeded().await,
+        Ok(false) => {
+            attempt.failed();
+            return Err(ServiceError::validation("current", "That is not your current password."));
+        }
+        Err(e) => {
+            attempt.abandon().await;
+            return Err(e.into());
+        }
+    }
+    check_new_password(&new, &[&viewer.name, &viewer.email, &viewer.organization_name])
+        .map_err(|m| ServiceError::validation("new", m))?;
+    if new != confirm {
+        return Err(ServiceError::validation("confirm", "The two passwords do not match."));
+    }
+    let hash = state.passwords.hash(new).await?;
+    state.store.set_password(viewer.user_id, &hash, now()).await?;
+    let session = start_session(state, viewer.user_id).await?;
+    tracing::info!(user_id = %viewer.user_id, "password changed");
+    Ok(session)
+}
+
+async fn start_session(state: &AppState, user_id: UserId) -> Result<NewSession, ServiceError> {
+    let (value, hash) = session::new_session_id()?;
+    let absolute = state.security.session_absolute.as_secs() as i64;
+    state.store.create_session(&hash, user_id, now(), absolute).await?;
+    Ok(NewSession(value))
+}
