@@ -20,7 +20,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::{
-    config::{CreateAdminArgs, ServeArgs},
+    config::{CreateAdminArgs, DatabaseArgs, ServeArgs},
     http,
 };
 
@@ -39,7 +39,11 @@ impl Application {
         listener: tokio::net::TcpListener,
     ) -> Result<Application, String> {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
-        let store = Store::open(&args.database.database_url).await.map_err(|e| e.to_string())?;
+        let url = &args.database.database_url;
+        // With --no-migrate the schema is `tokenwell migrate`'s job; refuse one it has not done.
+        let opened =
+            if args.no_migrate { Store::open_existing(url).await } else { Store::open(url).await };
+        let store = opened.map_err(|e| e.to_string())?;
         let passwords = Hasher::new().await.map_err(|e| e.to_string())?;
         let leptos_options = LeptosOptions::builder()
             .output_name("tokenwell")
@@ -123,6 +127,13 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// `tokenwell migrate`: opening the store applies what is missing.
+pub async fn migrate(args: &DatabaseArgs) -> Result<(), String> {
+    let store = Store::open(&args.database_url).await.map_err(|e| e.to_string())?;
+    store.close().await;
+    Ok(())
 }
 
 /// `tokenwell create-admin` and `create-user`. Returns the normalised email.

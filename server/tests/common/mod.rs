@@ -82,6 +82,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
         header_timeout_secs: 10,
         request_timeout_secs: 30,
         console_concurrency: 32,
+        no_migrate: false,
     };
     adjust(&mut args);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");

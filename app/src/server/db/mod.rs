@@ -35,6 +35,13 @@ pub enum OpenError {
     Connect(#[from] sqlx::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database lacks migrations {}: run `tokenwell migrate` first",
+        .0.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    NotMigrated(Vec<i64>),
+    #[error("the database's migrations are not this version's: {0}")]
+    Schema(sqlx::migrate::MigrateError),
     #[error("cannot open the database for token checks: {0}")]
     Lookup(#[from] rusqlite::Error),
     #[error("cannot create the database directory: {0}")]
@@ -54,13 +61,24 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
     pub async fn open(url: &str) -> Result<Store, OpenError> {
+        Store::connect(url, true).await
+    }
+
+    /// Opens the database at `url` without changing its schema, for instances started after
+    /// `tokenwell migrate`. Refuses a database whose applied migrations are not exactly this
+    /// build's, so that no instance serves on an old (or newer) schema.
+    pub async fn open_existing(url: &str) -> Result<Store, OpenError> {
+        Store::connect(url, false).await
+    }
+
+    async fn connect(url: &str, migrate: bool) -> Result<Store, OpenError> {
         if !url.starts_with("sqlite:") {
             return Err(OpenError::Unsupported(url.to_string()));
         }
         // Readers change nothing, so NORMAL (the WAL default) is all they need; the write
         // connection overrides it below.
         let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+            .create_if_missing(migrate)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
@@ -81,7 +99,11 @@ impl Store {
             .min_connections(1)
             .connect_with(options.clone().synchronous(SqliteSynchronous::Full))
             .await?;
-        MIGRATIONS.run(&write).await?;
+        if migrate {
+            MIGRATIONS.run(&write).await?;
+        } else {
+            check_migrated(&write).await?;
+        }
         let lookup = Arc::new(lookup::Lookup::open(options.get_filename().to_path_buf())?);
         let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u32;
         let read = SqlitePoolOptions::new()
@@ -106,6 +128,45 @@ impl Store {
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+/// Succeeds when the database has applied exactly this build's migrations, unchanged, which
+/// is what `MIGRATIONS.run` would check before applying the missing ones.
+async fn check_migrated(pool: &SqlitePool) -> Result<(), OpenError> {
+    use sqlx::migrate::{Migrate, MigrateError};
+    let mut conn = pool.acquire().await?;
+    let has_table: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                        WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !has_table {
+        return Err(OpenError::NotMigrated(MIGRATIONS.iter().map(|m| m.version).collect()));
+    }
+    if let Some(version) = conn.dirty_version().await.map_err(OpenError::Schema)? {
+        return Err(OpenError::Schema(MigrateError::Dirty(version)));
+    }
+    let applied = conn.list_applied_migrations().await.map_err(OpenError::Schema)?;
+    for done in &applied {
+        match MIGRATIONS.iter().find(|m| m.version == done.version) {
+            None => return Err(OpenError::Schema(MigrateError::VersionMissing(done.version))),
+            Some(m) if m.checksum != done.checksum => {
+                return Err(OpenError::Schema(MigrateError::VersionMismatch(done.version)))
+            }
+            Some(_) => {}
+        }
+    }
+    let pending: Vec<i64> = MIGRATIONS
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !applied.iter().any(|done| done.version == *v))
+        .collect();
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(OpenError::NotMigrated(pending))
     }
 }
 
