@@ -43,6 +43,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let app = startup::Application::build(args, listener).await?;
     tracing::info!("listening on http://{}", app.address());
+    if let Some(addr) = app.metrics_address() {
+        tracing::info!("metrics at http://{addr}/metrics");
+    }
     app.run_until_stopped().await
 }
 

@@ -21,7 +21,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::{
     config::{CreateAdminArgs, DatabaseArgs, ServeArgs},
-    http,
+    http, metrics,
 };
 
 /// A server bound to a listener, ready to run. Tests bind port 0 and read `address()`.
@@ -31,6 +31,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     timeouts: http::serve::Timeouts,
+    metrics: Option<metrics::Exporter>,
 }
 
 impl Application {
@@ -74,11 +75,20 @@ impl Application {
             header: Duration::from_secs(args.header_timeout_secs),
             body_stall: Duration::from_secs(args.request_timeout_secs),
         };
-        Ok(Application { address, listener, router, state, timeouts })
+        let metrics = match args.metrics_addr {
+            Some(addr) => Some(metrics::Exporter::bind(addr, store.clone(), timeouts).await?),
+            None => None,
+        };
+        Ok(Application { address, listener, router, state, timeouts, metrics })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where `/metrics` is served, when `--metrics-addr` is set.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(metrics::Exporter::address)
     }
 
     pub fn state(&self) -> &AppState {
@@ -86,7 +96,11 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> Result<(), String> {
+        let metrics = self.metrics.map(|exporter| tokio::spawn(exporter.run()));
         http::serve::serve(self.listener, self.router, self.timeouts, shutdown_signal()).await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         self.state.store.close().await;
         Ok(())
     }

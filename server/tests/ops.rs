@@ -1,16 +1,121 @@
-//! Operations: `tokenwell migrate` before `serve --no-migrate`.
+//! Operations: `/metrics` on its own listener, and `tokenwell migrate` before
+//! `serve --no-migrate`.
 
 mod common;
 
 use std::{path::Path, process::Stdio, time::Duration};
 
-use app::server::Store;
+use app::{model::Role, server::Store};
 use common::*;
 use reqwest::{header, StatusCode};
+use serde_json::json;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
+
+/// The sum of the samples of `name` whose labels include every one of `labels`.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter(|(series, _)| {
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            metric == name && labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        })
+        .map(|(_, value)| value.parse::<f64>().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_address_only() {
+    let app = spawn_app_with(|a| a.metrics_addr = Some("127.0.0.1:0".parse().unwrap())).await;
+    let metrics = app.metrics_base.clone().expect("metrics listener");
+    let c = client();
+    assert_eq!(c.get(app.url("/metrics")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    // The metrics listener serves nothing but GET /metrics.
+    for path in ["/healthz", "/api/v1/whoami", "/"] {
+        let res = c.get(format!("{metrics}{path}")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+
+    app.add_user("Acme", "ada@acme.test", Role::Admin).await;
+    let admin = app.signed_in("ada@acme.test").await;
+    let g = app.rpc_ok(&admin, "generate_token", json!({"kind": "api", "name": "ci"})).await;
+    let (id, secret) = (g["token"]["id"].as_i64().unwrap(), g["secret"].as_str().unwrap());
+    let whoami = |token: Option<String>| {
+        let mut req = c.get(app.url("/api/v1/whoami"));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        async move { req.send().await.unwrap().status() }
+    };
+    for _ in 0..3 {
+        assert_eq!(whoami(Some(secret.into())).await, StatusCode::OK);
+    }
+    let mut typo = secret.to_string().into_bytes();
+    typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
+    assert_eq!(whoami(Some(String::from_utf8(typo).unwrap())).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(whoami(None).await, StatusCode::UNAUTHORIZED);
+    let revoked = c
+        .delete(app.url(&format!("/api/v1/tokens/{id}")))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    assert_eq!(whoami(Some(secret.into())).await, StatusCode::UNAUTHORIZED);
+
+    let res = c.get(format!("{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+
+    // Requests by route template and status; the token id is not a label.
+    let requests = "tokenwell_http_requests_total";
+    let whoami_ok = [("route", "/api/v1/whoami"), ("status", "200")];
+    assert!(sample(&text, requests, &whoami_ok) >= 3.0, "{text}");
+    assert!(sample(&text, requests, &[("route", "/api/v1/whoami"), ("status", "401")]) >= 3.0);
+    assert!(sample(&text, requests, &[("route", "/api/v1/tokens/{id}"), ("status", "200")]) >= 1.0);
+    assert!(sample(&text, requests, &[("route", "/rpc/login"), ("status", "200")]) >= 1.0);
+    assert!(sample(&text, requests, &[("route", "/rpc/generate_token")]) >= 1.0);
+    assert!(sample(&text, requests, &[("route", "unmatched"), ("status", "404")]) >= 1.0);
+    assert!(!text.contains(&format!("/api/v1/tokens/{id}\"")), "{text}");
+    let duration = "tokenwell_http_request_duration_seconds_count";
+    assert!(sample(&text, duration, &[("route", "/api/v1/whoami")]) >= 6.0);
+    assert!(
+        text.contains(
+            "tokenwell_http_request_duration_seconds_bucket{route=\"/api/v1/whoami\",le=\"0.005\"}"
+        ),
+        "{text}"
+    );
+
+    // Token checks by outcome and the reason the refusal was logged with.
+    let checks = "tokenwell_token_checks_total";
+    assert!(sample(&text, checks, &[("outcome", "accepted")]) >= 4.0);
+    for reason in ["token checksum mismatch", "missing Authorization header", "revoked token"] {
+        let refused = sample(&text, checks, &[("outcome", "refused"), ("reason", reason)]);
+        assert!(refused >= 1.0, "{reason}: {text}");
+    }
+    let checked = sample(&text, "tokenwell_token_check_duration_seconds_count", &[]);
+    assert!(checked >= 7.0, "{text}");
+    assert!(text.contains("tokenwell_token_check_duration_seconds_bucket{le=\"0.001\"}"));
+
+    // Database pools: SQLite writes through one connection.
+    assert_eq!(sample(&text, "tokenwell_db_pool_max_connections", &[("pool", "write")]), 1.0);
+    assert!(sample(&text, "tokenwell_db_pool_max_connections", &[("pool", "read")]) >= 1.0);
+    let open = sample(&text, "tokenwell_db_pool_connections", &[("pool", "read")]);
+    assert!(open >= 1.0, "{text}");
+    assert!(text.contains("tokenwell_db_pool_connections{pool=\"write\",state=\"in_use\"}"));
+}
+
+#[tokio::test]
+async fn without_a_metrics_address_there_is_no_metrics_listener() {
+    let app = spawn_app().await;
+    assert!(app.metrics_base.is_none());
+    let res = client().get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
 
 fn tokenwell(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tokenwell"));

@@ -261,6 +261,7 @@ fn refuse(reason: &'static str, token_id: Option<i64>, parts: &Parts) -> ApiErro
     let request_id =
         parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
     tracing::warn!(?token_id, ?client, %request_id, reason, "API authentication failed");
+    crate::metrics::token_refused(reason);
     ApiError::invalid_token()
 }
 
@@ -268,6 +269,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let _timer = crate::metrics::token_check_timer();
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(refuse("missing Authorization header", None, parts));
         };
@@ -294,7 +296,9 @@ impl FromRequestParts<AppState> for Caller {
         let auth = match state.store.token_by_digest(&secret.digest()) {
             Ok(Some(auth)) => auth,
             Ok(None) => return Err(refuse("unknown token", None, parts)),
-            Err(e) => return Err(ApiError::internal(&request_id, e)),
+            Err(e) => {
+                return Err(crate::metrics::token_check_failed(ApiError::internal(&request_id, e)))
+            }
         };
         if auth.revoked {
             return Err(refuse("revoked token", Some(auth.token_id), parts));
@@ -304,6 +308,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         let addr = parts.extensions.get::<ClientAddr>().map(|a| a.0);
         state.last_used.record(auth.token_id, now(), addr);
+        crate::metrics::token_accepted();
         Ok(Caller { auth, request_id, addr })
     }
 }

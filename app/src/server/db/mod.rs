@@ -129,6 +129,29 @@ impl Store {
         self.read.close().await;
         self.write.close().await;
     }
+
+    /// How full each connection pool is, for `/metrics`.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        [("read", &self.read), ("write", &self.write)]
+            .into_iter()
+            .map(|(name, pool)| PoolStats {
+                name,
+                size: pool.size(),
+                idle: pool.num_idle() as u32,
+                max: pool.options().get_max_connections(),
+            })
+            .collect()
+    }
+}
+
+/// One connection pool's use: `size` open connections, `idle` of them waiting (so
+/// `size - idle` in use), at most `max`. Read one after the other, not as one snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    pub name: &'static str,
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 /// Succeeds when the database has applied exactly this build's migrations, unchanged, which
