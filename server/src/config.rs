@@ -27,6 +27,9 @@ pub enum Command {
     /// Create a user with a given role (admin, member or read-only). Reads the password
     /// from standard input.
     CreateUser(CreateUserArgs),
+    /// Apply the database migrations, then exit. Run it once before starting instances
+    /// with `serve --no-migrate`.
+    Migrate(DatabaseArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -84,6 +87,14 @@ pub struct ServeArgs {
     /// answered 503 with `Retry-After`. The token API and health checks are not counted.
     #[arg(long, env = "TOKENWELL_CONSOLE_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub console_concurrency: u32,
+    /// Serve Prometheus metrics at `GET /metrics` on this address (e.g. 127.0.0.1:9100), a
+    /// listener of its own that serves nothing else. Off when not set.
+    #[arg(long, env = "TOKENWELL_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Do not apply migrations at start (run `tokenwell migrate` once instead); refuse to
+    /// start when the database lacks any.
+    #[arg(long, env = "TOKENWELL_NO_MIGRATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_migrate: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod startup;
 pub mod telemetry;

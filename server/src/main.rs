@@ -3,7 +3,7 @@ use std::{io::Read, process::ExitCode};
 use app::model::Role;
 use clap::Parser;
 use server::{
-    config::{Cli, Command, CreateAdminArgs, ServeArgs},
+    config::{Cli, Command, CreateAdminArgs, DatabaseArgs, ServeArgs},
     startup, telemetry,
 };
 
@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
             };
             create_user(args.person, role).await
         }
+        Some(Command::Migrate(args)) => migrate(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,6 +43,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let app = startup::Application::build(args, listener).await?;
     tracing::info!("listening on http://{}", app.address());
+    if let Some(addr) = app.metrics_address() {
+        tracing::info!("metrics at http://{addr}/metrics");
+    }
     app.run_until_stopped().await
 }
 
@@ -53,5 +57,11 @@ async fn create_user(args: CreateAdminArgs, role: Role) -> Result<(), String> {
     let password = input.lines().next().unwrap_or_default().to_string();
     let email = startup::create_user(&args, role, password).await?;
     println!("Created {} {email} in organization {:?}.", role.label(), args.org.trim());
+    Ok(())
+}
+
+async fn migrate(args: DatabaseArgs) -> Result<(), String> {
+    startup::migrate(&args).await?;
+    println!("The database is up to date.");
     Ok(())
 }

@@ -15,8 +15,8 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::{
-    config::{CreateAdminArgs, ServeArgs},
-    http,
+    config::{CreateAdminArgs, DatabaseArgs, ServeArgs},
+    http, metrics,
 };
 
 /// A server bound to a listener, ready to run. Tests bind port 0 and read `address()`.
@@ -26,6 +26,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     timeouts: http::serve::Timeouts,
+    metrics: Option<metrics::Exporter>,
 }
 
 impl Application {
@@ -34,7 +35,11 @@ impl Application {
         listener: tokio::net::TcpListener,
     ) -> Result<Application, String> {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
-        let store = Store::open(&args.database.database_url).await.map_err(|e| e.to_string())?;
+        let url = &args.database.database_url;
+        // With --no-migrate the schema is `tokenwell migrate`'s job; refuse one it has not done.
+        let opened =
+            if args.no_migrate { Store::open_existing(url).await } else { Store::open(url).await };
+        let store = opened.map_err(|e| e.to_string())?;
         let passwords = Hasher::new().await.map_err(|e| e.to_string())?;
         let leptos_options = LeptosOptions::builder()
             .output_name("tokenwell")
@@ -68,11 +73,20 @@ impl Application {
             header: Duration::from_secs(args.header_timeout_secs),
             body_stall: Duration::from_secs(args.request_timeout_secs),
         };
-        Ok(Application { address, listener, router, state, timeouts })
+        let metrics = match args.metrics_addr {
+            Some(addr) => Some(metrics::Exporter::bind(addr, store.clone(), timeouts).await?),
+            None => None,
+        };
+        Ok(Application { address, listener, router, state, timeouts, metrics })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where `/metrics` is served, when `--metrics-addr` is set.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(metrics::Exporter::address)
     }
 
     pub fn state(&self) -> &AppState {
@@ -80,7 +94,11 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> Result<(), String> {
+        let metrics = self.metrics.map(|exporter| tokio::spawn(exporter.run()));
         http::serve::serve(self.listener, self.router, self.timeouts, shutdown_signal()).await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         self.state.store.close().await;
         Ok(())
     }
@@ -121,6 +139,13 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// `tokenwell migrate`: opening the store applies what is missing.
+pub async fn migrate(args: &DatabaseArgs) -> Result<(), String> {
+    let store = Store::open(&args.database_url).await.map_err(|e| e.to_string())?;
+    store.close().await;
+    Ok(())
 }
 
 /// `tokenwell create-admin` and `create-user`. Returns the normalised email.

@@ -901,7 +901,12 @@ async fn failed_uploads_leave_no_partial_file_behind() {
     let (status, _, _) = response(&mut overtaken, Duration::from_secs(5)).await.unwrap();
     assert_eq!(status, 507);
     // The database refuses the row: a generic 500, and still no partial file.
-    app.sql("CREATE TRIGGER refuse_files BEFORE INSERT ON files BEGIN SELECT RAISE(ABORT, 'refused'); END").await;
+    if app.db.backend() == "postgres" {
+        app.sql("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$").await;
+        app.sql("CREATE TRIGGER refuse_files BEFORE INSERT ON files FOR EACH ROW EXECUTE FUNCTION refuse()").await;
+    } else {
+        app.sql("CREATE TRIGGER refuse_files BEFORE INSERT ON files BEGIN SELECT RAISE(ABORT, 'refused'); END").await;
+    }
     let res = upload(&app, &fwd, "refused.bin", b"refused").await;
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body: Value = res.json().await.unwrap();

@@ -226,7 +226,7 @@ async fn every_door_answers_as_the_permission_table_says() {
     let eve = app.add_user("Acme", "eve@acme.test", Role::Admin).await;
     // Eve signs in with an initial password that an admin generated a moment ago.
     app.sql(&format!(
-        "UPDATE users SET must_change_password = 1, password_set_at = {} WHERE id = {eve}",
+        "UPDATE users SET must_change_password = TRUE, password_set_at = {} WHERE id = {eve}",
         app::server::now()
     ))
     .await;

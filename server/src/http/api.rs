@@ -255,6 +255,7 @@ fn refuse(reason: &'static str, token_id: Option<TokenId>, parts: &Parts) -> Api
     let request_id =
         parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
     tracing::warn!(?token_id, ?client, %request_id, reason, "API authentication failed");
+    crate::metrics::token_refused(reason);
     ApiError::invalid_token()
 }
 
@@ -262,6 +263,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let _timer = crate::metrics::token_check_timer();
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(refuse("missing Authorization header", None, parts));
         };
@@ -287,13 +289,18 @@ impl FromRequestParts<AppState> for Caller {
             parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
         let addr = parts.extensions.get::<ClientAddr>().map(|a| a.0);
         match Principal::from_token(state, &secret, addr).await {
-            Ok(principal) => Ok(Caller { principal, request_id, addr }),
+            Ok(principal) => {
+                crate::metrics::token_accepted();
+                Ok(Caller { principal, request_id, addr })
+            }
             Err(TokenRefused::Unknown) => Err(refuse("unknown token", None, parts)),
             Err(TokenRefused::Revoked(id)) => Err(refuse("revoked token", Some(id), parts)),
             Err(TokenRefused::PrincipalDisabled(id)) => {
                 Err(refuse("principal disabled", Some(id), parts))
             }
-            Err(TokenRefused::Lookup(cause)) => Err(ApiError::internal(&request_id, cause)),
+            Err(TokenRefused::Lookup(cause)) => {
+                Err(crate::metrics::token_check_failed(ApiError::internal(&request_id, cause)))
+            }
         }
     }
 }

@@ -48,7 +48,9 @@ pub async fn request_context(
     // The path only: query strings may carry user input we do not want in logs.
     let path = req.uri().path().to_string();
     let started = std::time::Instant::now();
+    let timer = crate::metrics::RequestTimer::start(&req);
     let mut response = next.run(req).await;
+    timer.finish(response.status());
     let status = response.status().as_u16();
     let micros = started.elapsed().as_micros() as u64;
     if status >= 500 {

@@ -24,6 +24,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     pub base: String,
+    /// `http://…` of the metrics listener, when the test turned it on.
+    pub metrics_base: Option<String>,
     pub state: AppState,
     pub dir: tempfile::TempDir,
     pub db: TestDatabase,
@@ -86,14 +88,17 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
         header_timeout_secs: 10,
         request_timeout_secs: 30,
         console_concurrency: 32,
+        metrics_addr: None,
+        no_migrate: false,
     };
     adjust(&mut args);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let app = Application::build(args, listener).await.expect("build app");
     let base = format!("http://{}", app.address());
+    let metrics_base = app.metrics_address().map(|a| format!("http://{a}"));
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, state, dir, db }
+    TestApp { base, metrics_base, state, dir, db }
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects.

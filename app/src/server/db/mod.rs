@@ -111,9 +111,12 @@ pub enum OpenError {
     #[error("cannot apply migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(
-        "the database has {0} migration(s) that are not applied: run `tokenwell migrate` first"
+        "the database lacks migrations {}: run `tokenwell migrate` first",
+        .0.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
     )]
-    Pending(usize),
+    NotMigrated(Vec<i64>),
+    #[error("the database's migrations are not this version's: {0}")]
+    Schema(sqlx::migrate::MigrateError),
     #[error("cannot open the database for token checks: {0}")]
     Lookup(#[from] rusqlite::Error),
     #[error("cannot create the database directory: {0}")]
@@ -135,7 +138,7 @@ pub struct Store {
 
 /// Whether opening the store applies pending migrations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Migrations {
+enum Migrations {
     /// Apply them (the default for `serve`, and what `tokenwell migrate` does).
     Apply,
     /// Refuse to open a database with pending migrations (`serve --no-migrate`, for
@@ -247,18 +250,40 @@ macro_rules! active_admin_check {
 
 pub(crate) use active_admin_check;
 
-/// `Err(OpenError::Pending(n))` when the database lacks `n` of `$migrator`'s migrations.
+/// Succeeds when the database on `$pool` has applied exactly `$migrator`'s migrations,
+/// unchanged (what `Migrator::run` checks before applying missing ones), without changing
+/// anything. `$has_table` asks, in the backend's own catalogue, whether any migration ran.
 macro_rules! require_applied {
-    ($migrator:expr, $pool:expr) => {{
-        // No migrations table at all means none is applied.
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all($pool)
-                .await
-                .unwrap_or_default();
-        match $migrator.iter().filter(|m| !applied.contains(&m.version)).count() {
-            0 => Ok(()),
-            pending => Err($crate::server::db::OpenError::Pending(pending)),
+    ($migrator:expr, $pool:expr, $has_table:expr) => {{
+        use sqlx::migrate::{Migrate, MigrateError};
+        use $crate::server::db::OpenError;
+        let mut conn = $pool.acquire().await?;
+        let has_table: bool = sqlx::query_scalar($has_table).fetch_one(&mut *conn).await?;
+        if !has_table {
+            return Err(OpenError::NotMigrated($migrator.iter().map(|m| m.version).collect()));
+        }
+        if let Some(version) = conn.dirty_version().await.map_err(OpenError::Schema)? {
+            return Err(OpenError::Schema(MigrateError::Dirty(version)));
+        }
+        let applied = conn.list_applied_migrations().await.map_err(OpenError::Schema)?;
+        for done in &applied {
+            match $migrator.iter().find(|m| m.version == done.version) {
+                None => return Err(OpenError::Schema(MigrateError::VersionMissing(done.version))),
+                Some(m) if m.checksum != done.checksum => {
+                    return Err(OpenError::Schema(MigrateError::VersionMismatch(done.version)))
+                }
+                Some(_) => {}
+            }
+        }
+        let pending: Vec<i64> = $migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.iter().any(|done| done.version == *v))
+            .collect();
+        if pending.is_empty() {
+            Ok::<(), OpenError>(())
+        } else {
+            Err(OpenError::NotMigrated(pending))
         }
     }};
 }
@@ -272,7 +297,14 @@ impl Store {
         Store::open_with(url, Migrations::Apply).await
     }
 
-    pub async fn open_with(url: &str, migrations: Migrations) -> Result<Store, OpenError> {
+    /// Opens the database at `url` without changing its schema, for instances started after
+    /// `tokenwell migrate`. Refuses a database whose applied migrations are not exactly this
+    /// build's, so that no instance serves on an old (or newer) schema; creates no file.
+    pub async fn open_existing(url: &str) -> Result<Store, OpenError> {
+        Store::open_with(url, Migrations::RequireApplied).await
+    }
+
+    async fn open_with(url: &str, migrations: Migrations) -> Result<Store, OpenError> {
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite(sqlite::Pools::open(url, migrations).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {

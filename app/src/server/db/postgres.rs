@@ -38,7 +38,11 @@ pub(super) async fn open(url: &str, migrations: Migrations) -> Result<PgPool, Op
         .await?;
     match migrations {
         Migrations::Apply => MIGRATIONS.run(&pool).await?,
-        Migrations::RequireApplied => require_applied!(MIGRATIONS, &pool)?,
+        Migrations::RequireApplied => require_applied!(
+            MIGRATIONS,
+            &pool,
+            "SELECT to_regclass('_sqlx_migrations') IS NOT NULL"
+        )?,
     }
     Ok(pool)
 }

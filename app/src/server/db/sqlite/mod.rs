@@ -30,15 +30,16 @@ impl Pools {
     pub(super) async fn open(url: &str, migrations: Migrations) -> Result<Pools, OpenError> {
         // Readers change nothing, so NORMAL (the WAL default) is all they need; the write
         // connection overrides it below.
+        // A database that must be migrated already is never created.
         let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+            .create_if_missing(migrations == Migrations::Apply)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
             .statement_cache_capacity(256);
         if let Some(dir) = options.get_filename().parent() {
-            if !dir.as_os_str().is_empty() {
+            if migrations == Migrations::Apply && !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir)?;
             }
         }
@@ -54,7 +55,12 @@ impl Pools {
             .await?;
         match migrations {
             Migrations::Apply => MIGRATIONS.run(&write).await?,
-            Migrations::RequireApplied => require_applied!(MIGRATIONS, &write)?,
+            Migrations::RequireApplied => require_applied!(
+                MIGRATIONS,
+                &write,
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                 WHERE type = 'table' AND name = '_sqlx_migrations')"
+            )?,
         }
         let lookup = Arc::new(Lookup::open(options.get_filename().to_path_buf())?);
         let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u32;
