@@ -101,12 +101,18 @@ async fn metrics_are_served_on_their_own_address_only() {
     assert!(checked >= 7.0, "{text}");
     assert!(text.contains("tokenwell_token_check_duration_seconds_bucket{le=\"0.001\"}"));
 
-    // Database pools: SQLite writes through one connection.
-    assert_eq!(sample(&text, "tokenwell_db_pool_max_connections", &[("pool", "write")]), 1.0);
-    assert!(sample(&text, "tokenwell_db_pool_max_connections", &[("pool", "read")]) >= 1.0);
-    let open = sample(&text, "tokenwell_db_pool_connections", &[("pool", "read")]);
-    assert!(open >= 1.0, "{text}");
-    assert!(text.contains("tokenwell_db_pool_connections{pool=\"write\",state=\"in_use\"}"));
+    // Database pools: SQLite writes through one connection; PostgreSQL has one pool.
+    if app.db.backend() == "postgres" {
+        assert!(sample(&text, "tokenwell_db_pool_max_connections", &[("pool", "postgres")]) >= 1.0);
+        let open = sample(&text, "tokenwell_db_pool_connections", &[("pool", "postgres")]);
+        assert!(open >= 1.0, "{text}");
+    } else {
+        assert_eq!(sample(&text, "tokenwell_db_pool_max_connections", &[("pool", "write")]), 1.0);
+        assert!(sample(&text, "tokenwell_db_pool_max_connections", &[("pool", "read")]) >= 1.0);
+        let open = sample(&text, "tokenwell_db_pool_connections", &[("pool", "read")]);
+        assert!(open >= 1.0, "{text}");
+        assert!(text.contains("tokenwell_db_pool_connections{pool=\"write\",state=\"in_use\"}"));
+    }
 }
 
 #[tokio::test]

@@ -342,7 +342,7 @@ impl Store {
         }
         match &self.backend {
             Backend::Sqlite(pools) => {
-                vec![stats("sqlite_read", &pools.read), stats("sqlite_write", &pools.write)]
+                vec![stats("read", &pools.read), stats("write", &pools.write)]
             }
             Backend::Postgres(pool) => vec![stats("postgres", pool)],
         }
