@@ -57,6 +57,9 @@ pub enum StoreError {
     /// The SQLite token check's own connection failed.
     #[error(transparent)]
     Lookup(#[from] rusqlite::Error),
+    /// The PostgreSQL token check failed.
+    #[error("token check: {0}")]
+    TokenCheck(String),
 }
 
 /// The unique rules a caller may break, named by constraint (the same name on both backends).
@@ -126,7 +129,7 @@ pub enum OpenError {
 #[derive(Clone, Debug)]
 enum Backend {
     Sqlite(sqlite::Pools),
-    Postgres(sqlx::PgPool),
+    Postgres(sqlx::PgPool, postgres::TokenChecks),
 }
 
 /// The database, on either backend.
@@ -154,7 +157,7 @@ macro_rules! read_db {
                 let $db = &pools.read;
                 $body
             }
-            $crate::server::db::Backend::Postgres(pool) => {
+            $crate::server::db::Backend::Postgres(pool, _) => {
                 let $db = pool;
                 $body
             }
@@ -170,7 +173,7 @@ macro_rules! write_db {
                 let $db = &pools.write;
                 $body
             }
-            $crate::server::db::Backend::Postgres(pool) => {
+            $crate::server::db::Backend::Postgres(pool, _) => {
                 let $db = pool;
                 $body
             }
@@ -195,7 +198,7 @@ macro_rules! transaction {
                 $tx.commit().await?;
                 out
             }
-            $crate::server::db::Backend::Postgres(pool) => {
+            $crate::server::db::Backend::Postgres(pool, _) => {
                 let mut $tx = pool.begin().await?;
                 let out = $body;
                 $tx.commit().await?;
@@ -211,7 +214,7 @@ macro_rules! transaction {
                 $tx.commit().await?;
                 out
             }
-            $crate::server::db::Backend::Postgres(pool) => {
+            $crate::server::db::Backend::Postgres(pool, _) => {
                 let mut $tx = pool.begin().await?;
                 sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
                     .bind($org)
@@ -308,7 +311,8 @@ impl Store {
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite(sqlite::Pools::open(url, migrations).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres(postgres::open(url, migrations).await?)
+            let (pool, checks) = postgres::open(url, migrations).await?;
+            Backend::Postgres(pool, checks)
         } else {
             return Err(OpenError::Unsupported(redact_url(url)));
         };
@@ -321,7 +325,7 @@ impl Store {
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite(_) => "sqlite",
-            Backend::Postgres(_) => "postgres",
+            Backend::Postgres(..) => "postgres",
         }
     }
 
@@ -344,14 +348,14 @@ impl Store {
             Backend::Sqlite(pools) => {
                 vec![stats("read", &pools.read), stats("write", &pools.write)]
             }
-            Backend::Postgres(pool) => vec![stats("postgres", pool)],
+            Backend::Postgres(pool, _) => vec![stats("postgres", pool)],
         }
     }
 
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(pools) => pools.close().await,
-            Backend::Postgres(pool) => pool.close().await,
+            Backend::Postgres(pool, _) => pool.close().await,
         }
     }
 }

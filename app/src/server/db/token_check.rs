@@ -10,17 +10,26 @@ use std::sync::atomic::Ordering;
 use super::{write_db, Backend, Store, StoreError};
 use crate::model::{OrgId, Role, TokenId, TokenKind, UserId, UserKind};
 
-/// The token with its organization and its principal's *current* role and status.
-/// `$1` is the secret's SHA-256.
-pub(crate) const TOKEN_BY_DIGEST: &str = "SELECT t.id AS token_id, t.name AS token_name, \
-            t.kind AS kind, t.revoked_at IS NOT NULL AS revoked, \
-            o.id AS organization_id, o.name AS organization_name, \
-            p.id AS principal_id, p.name AS principal_name, p.kind AS principal_kind, \
-            p.role AS principal_role, p.status = 'active' AS principal_active \
-     FROM tokens t \
-     JOIN organizations o ON o.id = t.organization_id \
-     JOIN users p ON p.id = t.principal_id \
-     WHERE t.digest = $1";
+/// What the token check reads: the token with its organization and its principal's
+/// *current* role and status (a macro, so `concat!` can complete it).
+macro_rules! token_check_from {
+    () => {
+        "t.id AS token_id, t.name AS token_name, \
+         t.kind AS kind, t.revoked_at IS NOT NULL AS revoked, \
+         o.id AS organization_id, o.name AS organization_name, \
+         p.id AS principal_id, p.name AS principal_name, p.kind AS principal_kind, \
+         p.role AS principal_role, p.status = 'active' AS principal_active \
+         FROM tokens t \
+         JOIN organizations o ON o.id = t.organization_id \
+         JOIN users p ON p.id = t.principal_id"
+    };
+}
+
+pub(crate) use token_check_from;
+
+/// One token by its secret's SHA-256 (`$1`).
+pub(crate) const TOKEN_BY_DIGEST: &str =
+    concat!("SELECT ", token_check_from!(), " WHERE t.digest = $1");
 
 /// A token found by its digest, with everything needed to decide what it may do: its own
 /// state, and its principal's *current* role and status.
@@ -40,7 +49,7 @@ pub struct TokenAuth {
 }
 
 /// `TOKEN_BY_DIGEST`'s row, by column name.
-#[derive(sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub(crate) struct TokenAuthRecord {
     pub token_id: i64,
     pub token_name: String,
@@ -81,11 +90,8 @@ impl Store {
         self.token_lookups.fetch_add(1, Ordering::Relaxed);
         match &self.backend {
             Backend::Sqlite(pools) => Ok(pools.lookup.token_by_digest(digest)?),
-            Backend::Postgres(pool) => {
-                let record = sqlx::query_as::<_, TokenAuthRecord>(TOKEN_BY_DIGEST)
-                    .bind(digest)
-                    .fetch_optional(pool)
-                    .await?;
+            Backend::Postgres(_, checks) => {
+                let record = checks.check(digest).await.map_err(StoreError::TokenCheck)?;
                 Ok(record.map(TokenAuth::from))
             }
         }
@@ -118,5 +124,50 @@ impl Store {
         .await?
         .rows_affected());
         Ok(done == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{fresh_store, org_of, person};
+    use crate::{domain::TokenName, model::TokenKind, server::token_secret::TokenSecret};
+
+    /// Many checks at once (on PostgreSQL they share queries): each gets its own token's
+    /// answer, also when one query holds the same token many times.
+    #[tokio::test]
+    async fn concurrent_checks_each_get_their_own_answer() {
+        let (store, _db) = fresh_store().await;
+        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let org = org_of(&store, ada).await;
+        let mut secrets = Vec::new();
+        for (name, user) in [("ada-cli", ada), ("ada-ci", ada)] {
+            let secret = TokenSecret::generate(TokenKind::Api).unwrap();
+            let row = store
+                .create_token(org, user, &TokenName::parse(name).unwrap(), &secret, 1)
+                .await
+                .unwrap();
+            secrets.push((secret.digest(), Some(row.id)));
+        }
+        let forwarder = TokenSecret::generate(TokenKind::Forwarder).unwrap();
+        let fwd = store
+            .create_token(org, ada, &TokenName::parse("dc-east").unwrap(), &forwarder, 1)
+            .await
+            .unwrap();
+        secrets.push((forwarder.digest(), Some(fwd.id)));
+        secrets.push(([7u8; 32].to_vec(), None));
+        let checks: Vec<_> = (0..400)
+            .map(|i| {
+                let store = store.clone();
+                let (digest, expected) = secrets[i % 7 % secrets.len()].clone();
+                tokio::spawn(async move {
+                    let found = store.token_by_digest(&digest).await.unwrap();
+                    assert_eq!(found.map(|auth| auth.token_id), expected, "check {i}");
+                })
+            })
+            .collect();
+        for check in checks {
+            check.await.unwrap();
+        }
+        assert_eq!(store.token_lookups(), 400);
     }
 }
