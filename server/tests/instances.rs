@@ -8,11 +8,11 @@ mod common;
 use std::{process::Stdio, time::Duration};
 
 use app::server::db::test_support::TestDatabase;
-use common::{client, PASSWORD};
+use common::{client, listening, PASSWORD};
 use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    io::AsyncWriteExt,
     process::{Child, Command},
 };
 
@@ -46,24 +46,6 @@ async fn run(db: &TestDatabase, args: &[&str], stdin: &str) {
     drop(input);
     let out = child.wait_with_output().await.unwrap();
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// Waits for the server's "listening on" line and returns its base URL; keeps reading its
-/// output afterwards so the process never blocks on a full pipe.
-async fn listening(child: &mut Child) -> String {
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let found = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some((_, url)) = line.split_once("listening on ") {
-                return url.trim().to_string();
-            }
-        }
-        panic!("the server exited without listening");
-    })
-    .await
-    .expect("the server did not start within 30 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    found
 }
 
 /// A migrated database with an admin (Ada) and a second admin (Bob), and two instances
@@ -109,6 +91,12 @@ async fn rpc(c: &Client, instance: &Instance, name: &str, body: Value) -> Value 
         .unwrap();
     assert!(res.status().is_success(), "{name}: {}", res.status());
     res.json().await.unwrap()
+}
+
+/// Generates a token through `instance`'s console; returns its secret.
+async fn generate(c: &Client, instance: &Instance, kind: &str, name: &str) -> String {
+    let created = rpc(c, instance, "generate_token", json!({"kind": kind, "name": name})).await;
+    created["secret"].as_str().unwrap().to_string()
 }
 
 async fn whoami(instance: &Instance, secret: &str) -> StatusCode {
@@ -166,12 +154,7 @@ async fn disabling_the_principal_and_demoting_the_creator_reach_every_instance()
     let (_db, instances) = two_instances().await;
     let ada = sign_in(&instances[0], "ada@acme.test").await;
     let bob = sign_in(&instances[1], "bob@acme.test").await;
-    let forwarder =
-        rpc(&ada, &instances[0], "generate_token", json!({"kind": "forwarder", "name": "dc-east"}))
-            .await["secret"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let forwarder = generate(&ada, &instances[0], "forwarder", "dc-east").await;
     let bobs =
         rpc(&bob, &instances[1], "generate_token", json!({"kind": "api", "name": "bob-cli"})).await
             ["secret"]

@@ -9,10 +9,7 @@ use app::{model::Role, server::Store};
 use common::*;
 use reqwest::{header, StatusCode};
 use serde_json::json;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::Command;
 
 /// The sum of the samples of `name` whose labels include every one of `labels`.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -150,20 +147,6 @@ async fn migrate(dir: &Path) {
     let out = tokenwell(dir, &["migrate"]).output().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
-}
-
-/// Waits for the server's "listening on" line; returns its base URL.
-async fn listening(child: &mut Child) -> String {
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let found = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some((_, url)) = line.split_once("listening on ") {
-                return url.trim().to_string();
-            }
-        }
-        panic!("the server exited without listening");
-    });
-    found.await.expect("the server did not start within 30 s")
 }
 
 /// Runs `tokenwell serve --no-migrate` (flag or environment) and expects it to refuse to

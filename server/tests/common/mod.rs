@@ -173,3 +173,22 @@ impl TestApp {
         serde_json::from_str(&text).unwrap()
     }
 }
+
+/// Waits for the server's "listening on" line and returns its base URL; keeps reading its
+/// output afterwards so the process never blocks on a full pipe.
+pub async fn listening(child: &mut tokio::process::Child) -> String {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some((_, url)) = line.split_once("listening on ") {
+                return url.trim().to_string();
+            }
+        }
+        panic!("the server exited without listening");
+    })
+    .await
+    .expect("the server did not start within 30 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    found
+}

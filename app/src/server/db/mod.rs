@@ -190,49 +190,41 @@ macro_rules! write_db {
 /// With `actor = USER` as well, the transaction first re-checks that USER is still an
 /// active admin of ORG (`StoreError::NotPermitted` otherwise).
 macro_rules! transaction {
-    ($store:expr, $tx:ident => $body:expr) => {
-        match &$store.backend {
-            $crate::server::db::Backend::Sqlite(pools) => {
-                let mut $tx = pools.write.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-            $crate::server::db::Backend::Postgres(pool, _) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-        }
-    };
-    ($store:expr, lock = $org:expr, $tx:ident => $body:expr) => {
-        match &$store.backend {
-            $crate::server::db::Backend::Sqlite(pools) => {
-                let mut $tx = pools.write.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-            $crate::server::db::Backend::Postgres(pool, _) => {
-                let mut $tx = pool.begin().await?;
-                sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
-                    .bind($org)
-                    .execute(&mut *$tx)
-                    .await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-        }
-    };
     ($store:expr, lock = $org:expr, actor = $actor:expr, $tx:ident => $body:expr) => {
-        $crate::server::db::transaction!($store, lock = $org, $tx => {
+        $crate::server::db::transaction!(@begin $store, [$org], $tx => {
             if !$crate::server::db::active_admin_check!(&mut *$tx, $org, $actor).await? {
                 return Err($crate::server::db::StoreError::NotPermitted.into());
             }
             $body
         })
+    };
+    ($store:expr, lock = $org:expr, $tx:ident => $body:expr) => {
+        $crate::server::db::transaction!(@begin $store, [$org], $tx => $body)
+    };
+    ($store:expr, $tx:ident => $body:expr) => {
+        $crate::server::db::transaction!(@begin $store, [], $tx => $body)
+    };
+    (@begin $store:expr, [$($org:expr)?], $tx:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::server::db::Backend::Sqlite(pools) => {
+                let mut $tx = pools.write.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::server::db::Backend::Postgres(pool, _) => {
+                let mut $tx = pool.begin().await?;
+                $(
+                    sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+                        .bind($org)
+                        .execute(&mut *$tx)
+                        .await?;
+                )?
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
     };
 }
 

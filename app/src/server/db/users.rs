@@ -90,6 +90,13 @@ macro_rules! user_row {
     };
 }
 
+/// Ends every session of `user` (disabled, or their password changed).
+macro_rules! end_sessions {
+    ($conn:expr, $user:expr) => {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind($user).execute($conn)
+    };
+}
+
 /// The organization named `name` (ignoring case), created when there is none.
 macro_rules! find_or_create_org {
     ($conn:expr, $name:expr, $now:expr) => {
@@ -342,10 +349,7 @@ impl Store {
                 if user == actor {
                     return Err(StoreError::Refused(SELF_DISABLE));
                 }
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?;
+                end_sessions!(&mut *tx, user).await?;
             }
             sqlx::query("UPDATE users SET status = $1 WHERE id = $2 AND organization_id = $3")
                 .bind(status.as_str())
@@ -385,10 +389,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
+            end_sessions!(&mut *tx, user).await?;
         });
         Ok(())
     }
@@ -422,10 +423,7 @@ impl Store {
             .bind(organization)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
+            end_sessions!(&mut *tx, user).await?;
             found
         }))
     }
