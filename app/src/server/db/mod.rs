@@ -397,7 +397,7 @@ fn clamp_offset(offset: u64, total: u64, per_page: u32) -> u64 {
 }
 
 /// Fresh databases for tests, on the backend the environment asks for.
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 
 #[cfg(test)]
