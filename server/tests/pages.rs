@@ -45,3 +45,18 @@ async fn pages_fetch_their_data_once_and_without_internal_errors() {
     let errors: Vec<&str> = logs.lines().filter(|l| l.contains("internal error")).collect();
     assert!(errors.is_empty(), "{} internal errors while rendering: {}", errors.len(), errors[0]);
 }
+
+/// An unknown tab under /settings/ is the not-found page, not one of the tabs.
+#[tokio::test]
+async fn an_unknown_settings_tab_is_not_found() {
+    let app = spawn_app().await;
+    app.add_user("Acme", "ada@acme.test", Role::Admin).await;
+    let admin = app.signed_in("ada@acme.test").await;
+    for path in ["/settings/nope", "/settings/auth-tokens/nope", "/settings/users/1"] {
+        let res = admin.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("Page not found"), "{path}");
+        assert!(!html.contains("Auth tokens") && !html.contains("__RESOLVED_RESOURCES["), "{path}");
+    }
+}
