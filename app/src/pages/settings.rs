@@ -4,7 +4,12 @@
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 
-use super::{account::ChangePassword, tokens::TokensTab, users::UsersTab, ErrorBanner};
+use super::{
+    account::ChangePassword,
+    tokens::{TokensData, TokensTab},
+    users::{UsersData, UsersTab},
+    ErrorBanner,
+};
 use crate::{
     api::auth::{current_user, Logout},
     components::icons::{GearIcon, KeyIcon},
@@ -20,14 +25,40 @@ pub enum Tab {
     Account,
 }
 
+/// The data of the page's tab.
+///
+/// Made once per page, here and not inside the Suspense below: on the server, Suspense runs
+/// its children more than once (to find the resources they read, then to render), and a
+/// resource made in there was made, and fetched, once per run. The extra fetches ran on
+/// after their run's reactive owner was gone, where a server function finds neither the
+/// application state nor the request; and the browser, which runs the children once, read
+/// the first run's data while the HTML showed the last one's.
+#[derive(Clone, Copy)]
+enum TabData {
+    Tokens(TokensData),
+    Users(UsersData),
+    None,
+}
+
+/// Whether the page shows the Organization section (and so fetches its tab's list): the
+/// same rule as `Shell`'s.
+pub(crate) fn shows_organization(viewer: &Result<Viewer, AppError>) -> bool {
+    matches!(viewer, Ok(v) if v.is_admin() && !v.must_change_password)
+}
+
 #[component]
 pub fn SettingsPage(tab: Tab) -> impl IntoView {
     let viewer = Resource::new_blocking(|| (), |_| current_user());
+    let data = match tab {
+        Tab::Tokens => TabData::Tokens(TokensData::new(viewer)),
+        Tab::Users => TabData::Users(UsersData::new(viewer)),
+        Tab::Account => TabData::None,
+    };
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match viewer.await {
-                    Ok(viewer) => view! { <Shell viewer tab /> }.into_any(),
+                    Ok(viewer) => view! { <Shell viewer tab data /> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <Redirect path="/login" /> }.into_any(),
                     Err(error) => {
                         view! {
@@ -44,9 +75,9 @@ pub fn SettingsPage(tab: Tab) -> impl IntoView {
 }
 
 #[component]
-fn Shell(viewer: Viewer, tab: Tab) -> impl IntoView {
+fn Shell(viewer: Viewer, tab: Tab, data: TabData) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
-    let is_admin = viewer.is_admin();
+    let organization = shows_organization(&Ok(viewer.clone()));
     let must_change = viewer.must_change_password;
     provide_context(viewer.clone());
     view! {
@@ -80,8 +111,8 @@ fn Shell(viewer: Viewer, tab: Tab) -> impl IntoView {
                         view! { <ChangePassword forced=true /> }.into_any()
                     } else if tab == Tab::Account {
                         view! { <ChangePassword forced=false /> }.into_any()
-                    } else if is_admin {
-                        view! { <Organization tab /> }.into_any()
+                    } else if organization {
+                        view! { <Organization tab data /> }.into_any()
                     } else {
                         view! { <AdminsOnly viewer /> }.into_any()
                     }}
@@ -92,7 +123,7 @@ fn Shell(viewer: Viewer, tab: Tab) -> impl IntoView {
 }
 
 #[component]
-fn Organization(tab: Tab) -> impl IntoView {
+fn Organization(tab: Tab, data: TabData) -> impl IntoView {
     let current = move |t: Tab| if t == tab { Some("page") } else { None };
     view! {
         <div class="settings">
@@ -114,9 +145,10 @@ fn Organization(tab: Tab) -> impl IntoView {
                 </ul>
             </nav>
             <section class="tab-panel">
-                {match tab {
-                    Tab::Users => view! { <UsersTab /> }.into_any(),
-                    _ => view! { <TokensTab /> }.into_any(),
+                {match data {
+                    TabData::Tokens(data) => view! { <TokensTab data /> }.into_any(),
+                    TabData::Users(data) => view! { <UsersTab data /> }.into_any(),
+                    TabData::None => ().into_any(),
                 }}
             </section>
         </div>

@@ -8,7 +8,7 @@ use leptos_router::{
     NavigateOptions,
 };
 
-use super::{encode_component, ErrorBanner};
+use super::{encode_component, settings::shows_organization, ErrorBanner};
 use crate::{
     api::tokens::{generate_token, list_tokens, revoke_token},
     components::{
@@ -19,9 +19,10 @@ use crate::{
         reveal_once::RevealOnce,
         submission::Submission,
     },
+    error::AppError,
     model::{
         format_date, format_relative, format_utc, TokenKind, TokenPage, TokenQuery, TokenRow,
-        TokenStatusFilter,
+        TokenStatusFilter, Viewer,
     },
 };
 
@@ -58,12 +59,37 @@ pub fn query_from_params(m: &ParamsMap) -> TokenQuery {
     }
 }
 
+/// The tab's view of the table and its list. Made by `SettingsPage`, outside its Suspense (see
+/// `TabData`); `None` when the viewer is not shown the tab, which then asks for nothing.
+#[derive(Clone, Copy)]
+pub struct TokensData {
+    query: Memo<TokenQuery>,
+    refresh: RwSignal<u32>,
+    tokens: Resource<Option<Result<TokenPage, AppError>>>,
+}
+
+impl TokensData {
+    pub fn new(viewer: Resource<Result<Viewer, AppError>>) -> TokensData {
+        let params = use_query_map();
+        let query = Memo::new(move |_| params.with(query_from_params));
+        let refresh = RwSignal::new(0u32);
+        let tokens = Resource::new(
+            move || (query.get(), refresh.get()),
+            move |(q, _)| async move {
+                if shows_organization(&viewer.await) {
+                    Some(list_tokens(q).await)
+                } else {
+                    None
+                }
+            },
+        );
+        TokensData { query, refresh, tokens }
+    }
+}
+
 #[component]
-pub fn TokensTab() -> impl IntoView {
-    let params = use_query_map();
-    let query = Memo::new(move |_| params.with(query_from_params));
-    let refresh = RwSignal::new(0u32);
-    let tokens = Resource::new(move || (query.get(), refresh.get()), |(q, _)| list_tokens(q));
+pub fn TokensTab(data: TokensData) -> impl IntoView {
+    let TokensData { query, refresh, tokens } = data;
 
     let location = use_location();
     let navigate = use_navigate();
@@ -167,7 +193,8 @@ pub fn TokensTab() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading tokens…"</p> }>
             {move || Suspend::new(async move {
                 match tokens.await {
-                    Ok(page) => {
+                    None => ().into_any(),
+                    Some(Ok(page)) => {
                         view! {
                             <TokenTable
                                 page
@@ -180,7 +207,7 @@ pub fn TokensTab() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Err(error) => view! { <ErrorBanner error /> }.into_any(),
+                    Some(Err(error)) => view! { <ErrorBanner error /> }.into_any(),
                 }
             })}
         </Transition>

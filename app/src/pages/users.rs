@@ -6,7 +6,7 @@ use leptos_router::{
     NavigateOptions,
 };
 
-use super::{encode_component, ErrorBanner};
+use super::{encode_component, settings::shows_organization, ErrorBanner};
 use crate::{
     api::users::{add_user, list_users, reset_password, set_user_role, set_user_status},
     components::{
@@ -18,7 +18,7 @@ use crate::{
         submission::Submission,
     },
     error::AppError,
-    model::{format_date, format_utc, Role, UserKind, UserPage, UserRow, UserStatus},
+    model::{format_date, format_utc, Role, UserKind, UserPage, UserRow, UserStatus, Viewer},
 };
 
 /// What the admin is about to do to a user.
@@ -29,20 +29,42 @@ enum Pending {
     ResetPassword(UserRow),
 }
 
+/// The tab's filter, page and list. Made by `SettingsPage`, outside its Suspense (see
+/// `TabData`); `None` when the viewer is not shown the tab, which then asks for nothing.
+#[derive(Clone, Copy)]
+pub struct UsersData {
+    q: Memo<String>,
+    refresh: RwSignal<u32>,
+    users: Resource<Option<Result<UserPage, AppError>>>,
+}
+
+impl UsersData {
+    pub fn new(viewer: Resource<Result<Viewer, AppError>>) -> UsersData {
+        let params = use_query_map();
+        let q = Memo::new(move |_| params.with(|m| m.get("q").unwrap_or_default()));
+        let page = Memo::new(move |_| {
+            params.with(|m| {
+                m.get("page").and_then(|p| p.parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1)
+            })
+        });
+        let refresh = RwSignal::new(0u32);
+        let users = Resource::new(
+            move || (q.get(), page.get(), refresh.get()),
+            move |(q, page, _)| async move {
+                if shows_organization(&viewer.await) {
+                    Some(list_users(q, page).await)
+                } else {
+                    None
+                }
+            },
+        );
+        UsersData { q, refresh, users }
+    }
+}
+
 #[component]
-pub fn UsersTab() -> impl IntoView {
-    let params = use_query_map();
-    let q = Memo::new(move |_| params.with(|m| m.get("q").unwrap_or_default()));
-    let page = Memo::new(move |_| {
-        params.with(|m| {
-            m.get("page").and_then(|p| p.parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1)
-        })
-    });
-    let refresh = RwSignal::new(0u32);
-    let users = Resource::new(
-        move || (q.get(), page.get(), refresh.get()),
-        |(q, page, _)| list_users(q, page),
-    );
+pub fn UsersTab(data: UsersData) -> impl IntoView {
+    let UsersData { q, refresh, users } = data;
     let adding = RwSignal::new(false);
     let acting = RwSignal::new(None::<Pending>);
     let changed = Callback::new(move |_: ()| refresh.update(|n| *n += 1));
@@ -97,8 +119,9 @@ pub fn UsersTab() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading users…"</p> }>
             {move || Suspend::new(async move {
                 match users.await {
-                    Ok(data) => view! { <UserTable data on_page on_action /> }.into_any(),
-                    Err(error) => view! { <ErrorBanner error /> }.into_any(),
+                    None => ().into_any(),
+                    Some(Ok(data)) => view! { <UserTable data on_page on_action /> }.into_any(),
+                    Some(Err(error)) => view! { <ErrorBanner error /> }.into_any(),
                 }
             })}
         </Transition>
