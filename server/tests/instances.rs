@@ -108,18 +108,8 @@ async fn whoami(instance: &Instance, secret: &str) -> StatusCode {
 async fn a_revocation_reaches_every_instance_on_the_very_next_request() {
     let (_db, instances) = two_instances().await;
     let ada = sign_in(&instances[0], "ada@acme.test").await;
-    let admin_token =
-        rpc(&ada, &instances[0], "generate_token", json!({"kind": "api", "name": "admin"})).await
-            ["secret"]
-            .as_str()
-            .unwrap()
-            .to_string();
-    let control =
-        rpc(&ada, &instances[1], "generate_token", json!({"kind": "api", "name": "control"})).await
-            ["secret"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let admin_token = generate(&ada, &instances[0], "api", "admin").await;
+    let control = generate(&ada, &instances[1], "api", "control").await;
     for round in 0..100 {
         let (one, other) = (&instances[round % 2], &instances[(round + 1) % 2]);
         let created: Value = client()
@@ -155,18 +145,8 @@ async fn disabling_the_principal_and_demoting_the_creator_reach_every_instance()
     let ada = sign_in(&instances[0], "ada@acme.test").await;
     let bob = sign_in(&instances[1], "bob@acme.test").await;
     let forwarder = generate(&ada, &instances[0], "forwarder", "dc-east").await;
-    let bobs =
-        rpc(&bob, &instances[1], "generate_token", json!({"kind": "api", "name": "bob-cli"})).await
-            ["secret"]
-            .as_str()
-            .unwrap()
-            .to_string();
-    let control =
-        rpc(&ada, &instances[1], "generate_token", json!({"kind": "api", "name": "control"})).await
-            ["secret"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let bobs = generate(&bob, &instances[1], "api", "bob-cli").await;
+    let control = generate(&ada, &instances[1], "api", "control").await;
     let users = rpc(&ada, &instances[0], "list_users", json!({"q": "", "page": 1})).await;
     let id_of = |name: &str| {
         users["rows"].as_array().unwrap().iter().find(|u| u["name"] == name).unwrap()["id"].clone()

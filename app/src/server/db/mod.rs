@@ -387,6 +387,24 @@ fn contains_pattern(needle: &str) -> String {
     pattern
 }
 
+/// Ends a listing's query with its order and one page of `per_page` rows from `offset`.
+fn push_page<'a, DB>(
+    qb: &mut sqlx::QueryBuilder<'a, DB>,
+    order_by: &str,
+    per_page: u32,
+    offset: u64,
+) where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    qb.push(" ORDER BY ")
+        .push(order_by)
+        .push(" LIMIT ")
+        .push_bind(per_page as i64)
+        .push(" OFFSET ")
+        .push_bind(offset as i64);
+}
+
 /// The first offset of the last page when `offset` is past the end.
 fn clamp_offset(offset: u64, total: u64, per_page: u32) -> u64 {
     if offset < total || total == 0 {

@@ -35,13 +35,7 @@ impl TestDatabase {
     }
 
     pub fn create_sqlite() -> TestDatabase {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tokenwell-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("create a test directory");
+        let dir = temp_dir();
         let url = format!("sqlite:{}", dir.join("test.db").display());
         TestDatabase { url, dir, postgres: None }
     }
@@ -62,10 +56,7 @@ impl TestDatabase {
             .expect("create a test database");
         let _ = admin.close().await;
         let url = with_database(server, &name);
-        let mut test = TestDatabase::create_sqlite();
-        test.url = url;
-        test.postgres = Some((server.to_string(), name));
-        test
+        TestDatabase { url, dir: temp_dir(), postgres: Some((server.to_string(), name)) }
     }
 
     /// A directory of this test's own (for files, sites…), removed with it.
@@ -81,6 +72,18 @@ impl TestDatabase {
             "sqlite"
         }
     }
+}
+
+/// A new directory of the test's own under the system's temporary directory.
+fn temp_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tokenwell-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("create a test directory");
+    dir
 }
 
 /// `server` with its database name replaced by `name`.

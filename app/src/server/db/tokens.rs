@@ -4,7 +4,8 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{
-    clamp_offset, contains_pattern, read_db, transaction, unique_violation, Store, StoreError,
+    clamp_offset, contains_pattern, push_page, read_db, transaction, unique_violation, Store,
+    StoreError,
 };
 use crate::{
     domain::TokenName,
@@ -115,10 +116,7 @@ where
         TokenStatusFilter::All => {}
     }
     if let Some((per_page, offset)) = page {
-        qb.push(" ORDER BY t.id DESC LIMIT ")
-            .push_bind(per_page as i64)
-            .push(" OFFSET ")
-            .push_bind(offset as i64);
+        push_page(&mut qb, "t.id DESC", per_page, offset);
     }
     qb
 }

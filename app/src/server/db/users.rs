@@ -3,8 +3,8 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{
-    clamp_offset, contains_pattern, read_db, transaction, unique_violation, write_db, Store,
-    StoreError, Unique,
+    clamp_offset, contains_pattern, push_page, read_db, transaction, unique_violation, write_db,
+    Store, StoreError, Unique,
 };
 use crate::model::{
     LinkedToken, OrgId, Page, Role, TokenId, UserId, UserKind, UserRow, UserStatus, USERS_PER_PAGE,
@@ -179,10 +179,7 @@ where
             .push(" ESCAPE '\\')");
     }
     if let Some((per_page, offset)) = page {
-        qb.push(" ORDER BY u.kind = 'forwarder', u.id LIMIT ")
-            .push_bind(per_page as i64)
-            .push(" OFFSET ")
-            .push_bind(offset as i64);
+        push_page(&mut qb, "u.kind = 'forwarder', u.id", per_page, offset);
     }
     qb
 }
