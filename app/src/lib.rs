@@ -8,17 +8,24 @@ pub mod domain;
 pub mod error;
 pub mod model;
 pub mod pages;
+pub mod routes;
 #[cfg(feature = "ssr")]
 pub mod server;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
-    components::{Redirect, Route, Router, Routes},
-    path, SsrMode,
+    components::{ParentRoute, Redirect, Route, Router, Routes},
+    SsrMode, StaticSegment,
 };
 
-use pages::{login::LoginPage, settings::SettingsPage, settings::Tab, setup::SetupPage, NotFound};
+use pages::{
+    login::LoginPage,
+    settings::{AccountPage, Organization, Shell, Tab},
+    setup::SetupPage,
+    NotFound,
+};
+use routes::{segment, SettingsTab};
 
 /// The HTML document around the app. On the server it also sets the Content-Security-Policy,
 /// whose per-response nonce is the only way an inline script (hydration's) may run.
@@ -78,29 +85,30 @@ pub fn App() -> impl IntoView {
         <Title text="Tokenwell" />
         <Router>
             <Routes fallback=NotFound>
-                <Route path=path!("/") view=|| view! { <Redirect path="/settings" /> } />
-                <Route path=path!("/login") view=LoginPage />
-                <Route path=path!("/setup") view=SetupPage />
-                <Route
-                    path=path!("/settings")
-                    view=|| view! { <SettingsPage tab=Tab::Tokens /> }
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=path!("/settings/auth-tokens")
-                    view=|| view! { <SettingsPage tab=Tab::Tokens /> }
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=path!("/account")
-                    view=|| view! { <SettingsPage tab=Tab::Account /> }
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=path!("/settings/users")
-                    view=|| view! { <SettingsPage tab=Tab::Users /> }
-                    ssr=SsrMode::Async
-                />
+                <Route path=StaticSegment("") view=|| view! { <Redirect path=routes::SETTINGS /> } />
+                <Route path=StaticSegment(segment(routes::LOGIN)) view=LoginPage />
+                <Route path=StaticSegment(segment(routes::SETUP)) view=SetupPage />
+                // The shell (and the current user) stays while moving between the pages in it.
+                <ParentRoute path=StaticSegment("") view=Shell ssr=SsrMode::Async>
+                    <ParentRoute path=StaticSegment(segment(routes::SETTINGS)) view=Organization ssr=SsrMode::Async>
+                        <Route
+                            path=StaticSegment("")
+                            view=|| view! { <Tab tab=SettingsTab::DEFAULT /> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=StaticSegment(SettingsTab::Users.segment())
+                            view=|| view! { <Tab tab=SettingsTab::Users /> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=StaticSegment(SettingsTab::Tokens.segment())
+                            view=|| view! { <Tab tab=SettingsTab::Tokens /> }
+                            ssr=SsrMode::Async
+                        />
+                    </ParentRoute>
+                    <Route path=StaticSegment(segment(routes::ACCOUNT)) view=AccountPage ssr=SsrMode::Async />
+                </ParentRoute>
             </Routes>
         </Router>
     }

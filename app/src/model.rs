@@ -38,123 +38,81 @@ id_types!(
     FileId,
 );
 
-/// A human user's role. Forwarder Service Accounts have none.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Member,
-    ReadOnly,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Member, Role::ReadOnly];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Member => "member",
-            Role::ReadOnly => "read_only",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Admin => "Admin",
-            Role::Member => "Member",
-            Role::ReadOnly => "Read-only",
-        }
+/// A closed set of values, each with a wire name (URLs, JSON, the database) and a label
+/// (what the console shows): the enums behind the console's dropdowns and filters.
+pub trait Choice: Copy + Eq + Send + Sync + 'static {
+    /// Every value, in the order dropdowns list them.
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+    fn label(self) -> &'static str;
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == s)
     }
 }
 
-/// What kind of account a user row is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserKind {
-    User,
-    Forwarder,
+/// Declares an enum whose variants are `Variant = ("wire_name", "Label")`, with its
+/// `Choice` impl. The wire name is also its serde name.
+macro_rules! choice {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = ($wire:literal, $label:literal)),+ $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $wire)] $variant),+
+        }
+
+        impl Choice for $name {
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+
+            fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire),+
+                }
+            }
+
+            fn label(self) -> &'static str {
+                match self {
+                    $($name::$variant => $label),+
+                }
+            }
+        }
+    };
 }
 
-impl UserKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserKind::User => "user",
-            UserKind::Forwarder => "forwarder",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<UserKind> {
-        [UserKind::User, UserKind::Forwarder].into_iter().find(|k| k.as_str() == s)
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            UserKind::User => "User",
-            UserKind::Forwarder => "Forwarder Service Account",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserStatus {
-    Active,
-    Disabled,
-}
-
-impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserStatus::Active => "active",
-            UserStatus::Disabled => "disabled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<UserStatus> {
-        [UserStatus::Active, UserStatus::Disabled].into_iter().find(|k| k.as_str() == s)
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            UserStatus::Active => "Active",
-            UserStatus::Disabled => "Disabled",
-        }
+choice! {
+    /// A human user's role. Forwarder Service Accounts have none.
+    pub enum Role {
+        Admin = ("admin", "Admin"),
+        Member = ("member", "Member"),
+        ReadOnly = ("read_only", "Read-only"),
     }
 }
 
-/// The two token types of the contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenKind {
-    Api,
-    Forwarder,
+choice! {
+    /// What kind of account a user row is.
+    pub enum UserKind {
+        User = ("user", "User"),
+        Forwarder = ("forwarder", "Forwarder Service Account"),
+    }
+}
+
+choice! {
+    pub enum UserStatus {
+        Active = ("active", "Active"),
+        Disabled = ("disabled", "Disabled"),
+    }
+}
+
+choice! {
+    /// The two token types of the contract.
+    pub enum TokenKind {
+        Api = ("api", "API/CLI token"),
+        Forwarder = ("forwarder", "File Forwarder token"),
+    }
 }
 
 impl TokenKind {
-    pub const ALL: [TokenKind; 2] = [TokenKind::Api, TokenKind::Forwarder];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Api => "api",
-            TokenKind::Forwarder => "forwarder",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TokenKind> {
-        TokenKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            TokenKind::Api => "API/CLI token",
-            TokenKind::Forwarder => "File Forwarder token",
-        }
-    }
-
     /// The secret's prefix, which tells a reader (and secret scanners) what a leaked value is.
     pub fn prefix(self) -> &'static str {
         match self {
@@ -164,51 +122,21 @@ impl TokenKind {
     }
 }
 
-/// The "Status" filter of the Auth tokens tab.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenStatusFilter {
-    #[default]
-    Active,
-    /// Active tokens never used, or last used more than 90 days ago.
-    Unused,
-    Revoked,
-    All,
+choice! {
+    /// The "Status" filter of the Auth tokens tab.
+    #[derive(Default)]
+    pub enum TokenStatusFilter {
+        #[default]
+        Active = ("active", "Active"),
+        /// Active tokens never used, or last used more than 90 days ago.
+        Unused = ("unused", "Unused 90+ days"),
+        Revoked = ("revoked", "Revoked"),
+        All = ("all", "All"),
+    }
 }
 
 /// What "unused" means for the status filter.
 pub const UNUSED_AFTER_SECS: i64 = 90 * 86_400;
-
-impl TokenStatusFilter {
-    pub const ALL: [TokenStatusFilter; 4] = [
-        TokenStatusFilter::Active,
-        TokenStatusFilter::Unused,
-        TokenStatusFilter::Revoked,
-        TokenStatusFilter::All,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenStatusFilter::Active => "active",
-            TokenStatusFilter::Unused => "unused",
-            TokenStatusFilter::Revoked => "revoked",
-            TokenStatusFilter::All => "all",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TokenStatusFilter> {
-        TokenStatusFilter::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            TokenStatusFilter::Active => "Active",
-            TokenStatusFilter::Unused => "Unused 90+ days",
-            TokenStatusFilter::Revoked => "Revoked",
-            TokenStatusFilter::All => "All",
-        }
-    }
-}
 
 /// The signed-in user, as the console sees them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -316,6 +244,15 @@ pub struct TokenQuery {
     pub page: u32,
 }
 
+/// What the users table asks for; mirrors the URL's `?q=&page=`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UserQuery {
+    /// Part of a name or an email address.
+    pub q: String,
+    /// 1-based.
+    pub page: u32,
+}
+
 pub const TOKENS_PER_PAGE: u32 = 25;
 pub const USERS_PER_PAGE: u32 = 25;
 
@@ -416,17 +353,28 @@ mod tests {
         assert_eq!(format_relative(500, 100), "just now");
     }
 
+    /// Every value of every `Choice` survives its wire name, which is also its JSON name;
+    /// names and labels are distinct, and unknown names are refused.
     #[test]
-    fn enums_round_trip_through_their_names() {
-        for r in Role::ALL {
-            assert_eq!(Role::parse(r.as_str()), Some(r));
+    fn every_choice_round_trips() {
+        fn check<C: Choice + std::fmt::Debug + Serialize + serde::de::DeserializeOwned>() {
+            let mut wires = std::collections::HashSet::new();
+            let mut labels = std::collections::HashSet::new();
+            for &c in C::ALL {
+                assert_eq!(C::parse(c.as_str()), Some(c));
+                let json = serde_json::to_string(&c).unwrap();
+                assert_eq!(json, format!("\"{}\"", c.as_str()));
+                assert_eq!(serde_json::from_str::<C>(&json).unwrap(), c);
+                assert!(wires.insert(c.as_str()), "{c:?}");
+                assert!(labels.insert(c.label()), "{c:?}");
+            }
+            assert_eq!(C::parse("nope"), None);
+            assert_eq!(C::parse(""), None);
         }
-        for k in TokenKind::ALL {
-            assert_eq!(TokenKind::parse(k.as_str()), Some(k));
-        }
-        for s in TokenStatusFilter::ALL {
-            assert_eq!(TokenStatusFilter::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(Role::parse("root"), None);
+        check::<Role>();
+        check::<UserKind>();
+        check::<UserStatus>();
+        check::<TokenKind>();
+        check::<TokenStatusFilter>();
     }
 }

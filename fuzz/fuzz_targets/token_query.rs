@@ -1,6 +1,7 @@
 //! The decoding of user-supplied filter state:
 //! - the tokens table's URL (`?q=&type=&status=&page=`), read into a `TokenQuery`
-//!   by the router's own parsing, and written back by `search_for`;
+//!   by the router's own parsing (`UrlQuery::from_params`), and written back by
+//!   `search_for`;
 //! - the JSON body of the `list_tokens` and `generate_token` server functions;
 //! - the names of the enums that filters and forms send (`Role`, `TokenKind`, …).
 #![no_main]
@@ -8,8 +9,8 @@
 use app::{
     api::tokens::{GenerateToken, ListTokens},
     domain::TokenName,
-    model::{Role, TokenKind, TokenQuery, TokenStatusFilter, UserKind, UserStatus},
-    pages::tokens::{query_from_params, search_for},
+    components::url_query::{search_for, UrlQuery},
+    model::{Choice, Role, TokenKind, TokenQuery, TokenStatusFilter, UserKind, UserStatus},
 };
 use leptos_router::location::RequestUrl;
 use libfuzzer_sys::fuzz_target;
@@ -22,7 +23,7 @@ fn read_url(search: &str) -> Option<TokenQuery> {
     ))
     .parse()
     .ok()?;
-    Some(query_from_params(url.search_params()))
+    Some(TokenQuery::from_params(url.search_params()))
 }
 
 /// Any query string gives a valid view, and writing that view back to the URL and

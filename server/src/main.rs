@@ -1,6 +1,6 @@
 use std::{io::Read, process::ExitCode};
 
-use app::model::Role;
+use app::model::{Choice, Role};
 use clap::Parser;
 use server::{
     config::{Cli, Command, CreateAdminArgs, DatabaseArgs, ServeArgs},

@@ -2,7 +2,10 @@
 
 mod common;
 
-use app::model::Role;
+use app::{
+    model::Role,
+    routes::{self, SettingsTab},
+};
 use common::{captured_logs, spawn_app};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -21,8 +24,8 @@ async fn pages_fetch_their_data_once_and_without_internal_errors() {
     app.rpc_ok(&admin, "generate_token", json!({"kind": "api", "name": "Laptop"})).await;
 
     // The current user, then the tab's list (unasked for, `None`, when the tab is not shown).
-    let pages =
-        [("/settings", 2), ("/settings/auth-tokens", 2), ("/settings/users", 2), ("/account", 1)];
+    let mut pages = vec![(routes::SETTINGS, 2), (routes::ACCOUNT, 1)];
+    pages.extend(SettingsTab::ALL.iter().map(|tab| (tab.path(), 2)));
     // The lost-owner failure was a race (a few renders in a hundred on a release build), so
     // each page is rendered many times.
     for (path, resources) in pages {
@@ -58,5 +61,33 @@ async fn an_unknown_settings_tab_is_not_found() {
         let html = res.text().await.unwrap();
         assert!(html.contains("Page not found"), "{path}");
         assert!(!html.contains("Auth tokens") && !html.contains("__RESOLVED_RESOURCES["), "{path}");
+    }
+}
+
+/// Every tab of the route list is routed, shows its own heading, and is linked from the
+/// tab navigation of every other tab, marked as the current one only on its own page.
+#[tokio::test]
+async fn every_settings_tab_is_routed_and_linked() {
+    let app = spawn_app().await;
+    app.add_user("Acme", "ada@acme.test", Role::Admin).await;
+    let admin = app.signed_in("ada@acme.test").await;
+    for tab in SettingsTab::ALL {
+        let res = admin.get(app.url(tab.path())).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{tab:?}");
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains(&format!("<h1 id=\"page-heading\" tabindex=\"-1\">{}</h1>", tab.label())),
+            "{tab:?}"
+        );
+        for other in SettingsTab::ALL {
+            let href = format!("href=\"{}\"", other.path());
+            let link = html
+                .split("<a ")
+                .filter_map(|rest| rest.split('>').next())
+                .find(|tag| tag.contains("subnav-link") && tag.contains(&href))
+                .unwrap_or_else(|| panic!("{other:?} not linked from {tab:?}"));
+            let current = link.contains("aria-current=\"page\"");
+            assert_eq!(current, other == tab, "{other:?} on {tab:?}");
+        }
     }
 }

@@ -6,6 +6,27 @@ pub mod auth;
 pub mod tokens;
 pub mod users;
 
+use leptos::server_fn::ServerFn;
+
 /// Server functions that answer without a session. Every other one answers 401 to a
 /// caller without a valid session, in the HTTP layer, before its arguments are read.
-pub const PUBLIC_ENDPOINTS: [&str; 2] = ["/rpc/login", "/rpc/setup"];
+pub const PUBLIC_ENDPOINTS: [&str; 2] = [auth::Login::PATH, auth::Setup::PATH];
+
+/// Whether a request's path is a server function's: each is declared with
+/// `prefix = "/rpc"`, which `server_functions_share_one_prefix` holds to this.
+pub fn is_rpc(path: &str) -> bool {
+    path.starts_with("/rpc/")
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    #[test]
+    fn server_functions_share_one_prefix() {
+        let paths: Vec<String> =
+            leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path.to_string()).collect();
+        assert!(paths.len() >= 10, "{paths:?}");
+        for path in paths {
+            assert!(super::is_rpc(&path), "{path}");
+        }
+    }
+}

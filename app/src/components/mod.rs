@@ -1,12 +1,30 @@
-//! Reusable pieces of the console.
+//! Reusable pieces of the console: one component per recurring shape.
 
+pub mod action;
+pub mod choice;
 pub mod dialog;
+pub mod field;
 pub mod filter;
 pub mod icons;
+pub mod list;
 pub mod menu;
 pub mod pager;
 pub mod reveal_once;
-pub mod submission;
+pub mod url_query;
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// A banner for an error that is not about one form field.
+#[component]
+pub fn ErrorBanner(error: AppError) -> impl IntoView {
+    view! {
+        <div class="banner error" role="alert">
+            {error.to_string()}
+        </div>
+    }
+}
 
 /// Browser-only helpers; on the server they do nothing.
 pub mod dom {

@@ -1,7 +1,14 @@
 //! Shows a secret exactly once: a read-only field, a "Copy" button, the warning that it
 //! will not be shown again, and "Done". Used for token values and initial passwords.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
+
+use super::{
+    action::{call_state, CallState},
+    dialog::Modal,
+    ErrorBanner,
+};
+use crate::error::AppError;
 
 #[component]
 pub fn RevealOnce(
@@ -100,5 +107,122 @@ pub fn RevealOnce(
 fn select_all(input: NodeRef<leptos::html::Input>) {
     if let Some(el) = input.get_untracked() {
         el.select();
+    }
+}
+
+/// A dialog that makes something with a secret on the server and shows the secret once:
+/// the form (or a confirmation) → the secret with Copy → Done. Generate Token, Add user and
+/// Reset password. The secret lives in `action`'s value, which is cleared when the dialog
+/// closes.
+#[component]
+pub fn CreateRevealDialog<S>(
+    title: &'static str,
+    /// A confirmation (`alertdialog`, Cancel focused) rather than a form.
+    #[prop(optional)]
+    alert: bool,
+    #[prop(optional)] described_by: Option<&'static str>,
+    action: ServerAction<S>,
+    /// The call, from the form's current values.
+    input: Callback<(), S>,
+    /// From the answer: the sentence above the secret, and the secret.
+    reveal: fn(&S::Output) -> (String, String),
+    /// The secret field's label, e.g. "Token value".
+    secret_label: &'static str,
+    /// Why the secret matters, shown with the warning.
+    warning: &'static str,
+    /// The submit button's text, and its text while the call runs.
+    submit: &'static str,
+    pending: &'static str,
+    on_close: Callback<()>,
+    /// The form's fields, or the confirmation's text.
+    children: ChildrenFn,
+) -> impl IntoView
+where
+    S: ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let call = call_state(action, input);
+    // A previous opening's answer is not this one's.
+    call.forget.run(());
+    let answer = Signal::derive(move || {
+        action.value().with(|v| v.as_ref().and_then(|r| r.as_ref().ok().map(reveal)))
+    });
+    view! {
+        <RevealDialogView
+            title
+            alert
+            described_by
+            call
+            answer
+            secret_label
+            warning
+            submit
+            pending
+            on_close
+            children
+        />
+    }
+}
+
+#[component]
+fn RevealDialogView(
+    title: &'static str,
+    alert: bool,
+    described_by: Option<&'static str>,
+    call: CallState,
+    /// The sentence and the secret, once the server made them.
+    answer: Signal<Option<(String, String)>>,
+    secret_label: &'static str,
+    warning: &'static str,
+    submit: &'static str,
+    pending: &'static str,
+    on_close: Callback<()>,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let revealed = Memo::new(move |_| answer.with(|a| a.is_some()));
+    let running = call.running;
+    let close = Callback::new(move |_: ()| {
+        call.forget.run(());
+        on_close.run(());
+    });
+    let submit_form = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        call.send.run(());
+    };
+    view! {
+        <Modal title alert described_by on_close=close>
+            {move || {
+                if revealed.get() {
+                    let message = answer.with_untracked(|a| a.as_ref().map(|(message, _)| message.clone())).unwrap_or_default();
+                    let secret = Signal::derive(move || answer.with(|a| a.as_ref().map(|(_, secret)| secret.clone())).unwrap_or_default());
+                    view! {
+                        <p class="success">{message}</p>
+                        <RevealOnce label=secret_label value=secret warning on_done=close />
+                    }
+                        .into_any()
+                } else {
+                    view! {
+                        <form class="form" on:submit=submit_form novalidate>
+                            {children()}
+                            {move || call.other_error.get().map(|error| view! { <ErrorBanner error /> })}
+                            <div class="modal-actions">
+                                <button
+                                    type="button"
+                                    class="button secondary"
+                                    data-autofocus=alert.then_some("")
+                                    on:click=move |_| close.run(())
+                                >
+                                    "Cancel"
+                                </button>
+                                <button type="submit" class="button" disabled=move || running.get()>
+                                    {move || if running.get() { pending } else { submit }}
+                                </button>
+                            </div>
+                        </form>
+                    }
+                        .into_any()
+                }
+            }}
+        </Modal>
     }
 }

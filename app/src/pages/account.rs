@@ -3,65 +3,48 @@
 
 use leptos::prelude::*;
 
-use super::ErrorBanner;
-use crate::{api::users::change_password, components::submission::Submission};
+use crate::{
+    api::users::ChangePassword as ChangePasswordCall,
+    components::{
+        action::{field_error, other_error, send},
+        field::TextField,
+        ErrorBanner,
+    },
+    routes,
+};
 
 #[component]
 pub fn ChangePassword(
     /// True when the user must replace an initial password before anything else.
     forced: bool,
 ) -> impl IntoView {
+    let action = ServerAction::<ChangePasswordCall>::new();
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
-    let submission = Submission::new();
-    let pending = submission.pending;
-    let done = RwSignal::new(false);
-
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let call =
-            change_password(current.get_untracked(), new.get_untracked(), confirm.get_untracked());
-        submission.run(call, move |()| {
+    let running = action.pending();
+    let done = Memo::new(move |_| action.value().with(|v| matches!(v, Some(Ok(())))));
+    Effect::new(move |_| {
+        if done.get() {
             current.set(String::new());
             new.set(String::new());
             confirm.set(String::new());
             if forced {
                 // Everything else of the console opens now: load it fresh.
-                let _ = window().location().assign("/settings");
-            } else {
-                done.set(true);
+                let _ = window().location().assign(routes::SETTINGS);
             }
-        });
-    };
-    let field_error = move |field: &'static str| move || submission.field_error(field);
-    let other = move || submission.other_error();
-    let field = move |id: &'static str,
-                      label: &'static str,
-                      value: RwSignal<String>,
-                      autocomplete: &'static str| {
-        let message = field_error(id);
-        let described = format!("password-{id}-error");
-        view! {
-            <div class="field">
-                <label for=format!("password-{id}") class="field-label">
-                    {label}
-                </label>
-                <input
-                    id=format!("password-{id}")
-                    class="input"
-                    type="password"
-                    autocomplete=autocomplete
-                    aria-invalid=move || message().is_some().to_string()
-                    aria-describedby=described.clone()
-                    prop:value=move || value.get()
-                    on:input=move |ev| value.set(event_target_value(&ev))
-                />
-                <p id=described class="field-error">
-                    {message}
-                </p>
-            </div>
         }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        send(
+            action,
+            ChangePasswordCall {
+                current: current.get_untracked(),
+                new: new.get_untracked(),
+                confirm: confirm.get_untracked(),
+            },
+        );
     };
 
     view! {
@@ -75,17 +58,38 @@ pub fn ChangePassword(
                 }}
             </p>
             <form class="form" on:submit=submit novalidate>
-                {field("current", if forced { "Temporary password" } else { "Current password" }, current, "current-password")}
-                {field("new", "New password", new, "new-password")}
-                <p class="hint">"At least 12 characters. A few unrelated words make a strong password."</p>
-                {field("confirm", "Confirm new password", confirm, "new-password")}
-                {move || other().map(|error| view! { <ErrorBanner error /> })}
-                <Show when=move || done.get()>
+                <TextField
+                    id="password-current"
+                    label=if forced { "Temporary password" } else { "Current password" }
+                    kind="password"
+                    autocomplete="current-password"
+                    value=current
+                    error=field_error(action, "current")
+                />
+                <TextField
+                    id="password-new"
+                    label="New password"
+                    kind="password"
+                    autocomplete="new-password"
+                    value=new
+                    description="At least 12 characters. A few unrelated words make a strong password."
+                    error=field_error(action, "new")
+                />
+                <TextField
+                    id="password-confirm"
+                    label="Confirm new password"
+                    kind="password"
+                    autocomplete="new-password"
+                    value=confirm
+                    error=field_error(action, "confirm")
+                />
+                {move || other_error(action).map(|error| view! { <ErrorBanner error /> })}
+                <Show when=move || done.get() && !forced>
                     <p class="success" role="status">
                         "Your password was changed. Your other sessions have ended."
                     </p>
                 </Show>
-                <button type="submit" class="button" disabled=move || pending.get()>
+                <button type="submit" class="button" disabled=move || running.get()>
                     "Save password"
                 </button>
             </form>

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::auth::Login;
+use crate::{api::auth::Login, components::field::TextField};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -14,25 +14,15 @@ pub fn LoginPage() -> impl IntoView {
                 <p class="brand-mark">"Tokenwell"</p>
                 <h1>"Sign in"</h1>
                 <ActionForm action=login attr:class="form">
-                    <div class="field">
-                        <label for="email" class="field-label">
-                            "Email"
-                        </label>
-                        <input id="email" class="input" name="email" type="email" autocomplete="username" required />
-                    </div>
-                    <div class="field">
-                        <label for="password" class="field-label">
-                            "Password"
-                        </label>
-                        <input
-                            id="password"
-                            class="input"
-                            name="password"
-                            type="password"
-                            autocomplete="current-password"
-                            required
-                        />
-                    </div>
+                    <TextField id="email" label="Email" kind="email" name="email" autocomplete="username" required=true />
+                    <TextField
+                        id="password"
+                        label="Password"
+                        kind="password"
+                        name="password"
+                        autocomplete="current-password"
+                        required=true
+                    />
                     <div class="form-error" role="alert">
                         {error}
                     </div>

@@ -1,85 +1,78 @@
-//! `/settings`: the signed-in shell (left menu, top bar) and the Organization section with
-//! its tabs. Members and read-only users get the admins-only page and no data.
+//! The signed-in console: the shell (left menu, top bar) around every signed-in page, and
+//! Settings › Organization with its tabs. Both are parent routes: the shell and the current
+//! user load once, and a tab switch renders only the tab.
+//!
+//! Each route view makes its resources in its own body, outside any Suspense, and the
+//! `<Outlet/>`s stay outside Suspense too: on the server a Suspense runs its children more
+//! than once, and a resource made in there (or a child route rendered in there) was made,
+//! and fetched, once per run. Each part that depends on the user waits for it in a Suspense
+//! of its own instead.
 
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
-
-use super::{
-    account::ChangePassword,
-    tokens::{TokensData, TokensTab},
-    users::{UsersData, UsersTab},
-    ErrorBanner,
+use leptos_router::{
+    components::{Outlet, Redirect},
+    hooks::use_location,
 };
+
+use super::{account::ChangePassword, tokens::TokensTab, users::UsersTab};
 use crate::{
     api::auth::{current_user, Logout},
-    components::icons::{GearIcon, KeyIcon},
+    components::{
+        icons::{GearIcon, KeyIcon},
+        ErrorBanner,
+    },
     error::AppError,
-    model::Viewer,
+    model::{Choice, Viewer},
+    routes::{self, SettingsTab},
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tab {
-    Tokens,
-    Users,
-    /// The signed-in user's own account (any role).
-    Account,
-}
-
-/// The data of the page's tab.
-///
-/// Made once per page, here and not inside the Suspense below: on the server, Suspense runs
-/// its children more than once (to find the resources they read, then to render), and a
-/// resource made in there was made, and fetched, once per run. The extra fetches ran on
-/// after their run's reactive owner was gone, where a server function finds neither the
-/// application state nor the request; and the browser, which runs the children once, read
-/// the first run's data while the HTML showed the last one's.
+/// The signed-in user, loaded once by the shell for every page inside it.
 #[derive(Clone, Copy)]
-enum TabData {
-    Tokens(TokensData),
-    Users(UsersData),
-    None,
+struct CurrentUser(Resource<Result<Viewer, AppError>>);
+
+pub fn use_current_user() -> Resource<Result<Viewer, AppError>> {
+    expect_context::<CurrentUser>().0
 }
 
-/// Whether the page shows the Organization section (and so fetches its tab's list): the
-/// same rule as `Shell`'s.
-pub(crate) fn shows_organization(viewer: &Result<Viewer, AppError>) -> bool {
+/// Whether the viewer sees the Organization section (and so its tabs' lists).
+pub fn shows_organization(viewer: &Result<Viewer, AppError>) -> bool {
     matches!(viewer, Ok(v) if v.is_admin() && !v.must_change_password)
 }
 
+/// Whether the viewer sees their own account page (the forced password change replaces it).
+fn shows_account(viewer: &Result<Viewer, AppError>) -> bool {
+    matches!(viewer, Ok(v) if !v.must_change_password)
+}
+
+/// Shows `children` once the current user is known, and only to a viewer `shown` allows.
+///
+/// A Transition, not a Suspense: a Suspense also falls back while a resource read inside
+/// it reloads (a tab's list after each change), which takes its children out of the page
+/// and puts them back, and a modal `<dialog>` put back is no longer modal.
 #[component]
-pub fn SettingsPage(tab: Tab) -> impl IntoView {
-    let viewer = Resource::new_blocking(|| (), |_| current_user());
-    let data = match tab {
-        Tab::Tokens => TabData::Tokens(TokensData::new(viewer)),
-        Tab::Users => TabData::Users(UsersData::new(viewer)),
-        Tab::Account => TabData::None,
-    };
+pub fn ForViewer(
+    shown: fn(&Result<Viewer, AppError>) -> bool,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let viewer = use_current_user();
+    let children = StoredValue::new(children);
     view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                match viewer.await {
-                    Ok(viewer) => view! { <Shell viewer tab data /> }.into_any(),
-                    Err(AppError::Unauthorized) => view! { <Redirect path="/login" /> }.into_any(),
-                    Err(error) => {
-                        view! {
-                            <main class="center-page">
-                                <ErrorBanner error />
-                            </main>
-                        }
-                            .into_any()
-                    }
-                }
+                shown(&viewer.await).then(|| children.with_value(|children| children()))
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
+/// The shell around every signed-in page.
 #[component]
-fn Shell(viewer: Viewer, tab: Tab, data: TabData) -> impl IntoView {
+pub fn Shell() -> impl IntoView {
+    let viewer = Resource::new_blocking(|| (), |_| current_user());
+    provide_context(CurrentUser(viewer));
     let logout = ServerAction::<Logout>::new();
-    let organization = shows_organization(&Ok(viewer.clone()));
-    let must_change = viewer.must_change_password;
-    provide_context(viewer.clone());
+    let location = use_location();
+    let in_settings = move || location.pathname.get().starts_with(routes::SETTINGS);
     view! {
         <div class="app">
             <nav class="sidebar" aria-label="Main">
@@ -87,71 +80,117 @@ fn Shell(viewer: Viewer, tab: Tab, data: TabData) -> impl IntoView {
                     <KeyIcon />
                     <span class="sidebar-brand-name">"Tokenwell"</span>
                 </span>
-                <a href="/settings" class="sidebar-link" aria-current=(tab != Tab::Account).then_some("page")>
+                <a href=routes::SETTINGS class="sidebar-link" aria-current=move || in_settings().then_some("page")>
                     <GearIcon />
                     <span>"Settings"</span>
                 </a>
             </nav>
             <div class="main-column">
                 <header class="topbar">
-                    <span class="topbar-org">{viewer.organization_name.clone()}</span>
-                    <span class="topbar-user">
-                        <a href="/account" class="topbar-email" title="Your account">
-                            {viewer.email.clone()}
-                        </a>
-                        <ActionForm action=logout>
-                            <button type="submit" class="button secondary small">
-                                "Sign out"
-                            </button>
-                        </ActionForm>
-                    </span>
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            viewer
+                                .await
+                                .ok()
+                                .map(|viewer| {
+                                    view! {
+                                        <span class="topbar-org">{viewer.organization_name}</span>
+                                        <span class="topbar-user">
+                                            <a href=routes::ACCOUNT class="topbar-email" title="Your account">
+                                                {viewer.email}
+                                            </a>
+                                            <ActionForm action=logout>
+                                                <button type="submit" class="button secondary small">
+                                                    "Sign out"
+                                                </button>
+                                            </ActionForm>
+                                        </span>
+                                    }
+                                })
+                        })}
+                    </Suspense>
                 </header>
                 <main class="content" id="main">
-                    {if must_change {
-                        view! { <ChangePassword forced=true /> }.into_any()
-                    } else if tab == Tab::Account {
-                        view! { <ChangePassword forced=false /> }.into_any()
-                    } else if organization {
-                        view! { <Organization tab data /> }.into_any()
-                    } else {
-                        view! { <AdminsOnly viewer /> }.into_any()
-                    }}
+                    <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                        {move || {
+                            let settings = in_settings();
+                            Suspend::new(async move {
+                                match viewer.await {
+                                    Ok(viewer) if viewer.must_change_password => {
+                                        view! { <ChangePassword forced=true /> }.into_any()
+                                    }
+                                    Ok(viewer) if settings && !viewer.is_admin() => {
+                                        view! { <AdminsOnly viewer /> }.into_any()
+                                    }
+                                    Ok(_) => ().into_any(),
+                                    Err(AppError::Unauthorized) => view! { <Redirect path=routes::LOGIN /> }.into_any(),
+                                    Err(error) => view! { <ErrorBanner error /> }.into_any(),
+                                }
+                            })
+                        }}
+                    </Suspense>
+                    <Outlet />
                 </main>
             </div>
         </div>
     }
 }
 
+/// Settings › Organization: the tab navigation and the tab.
 #[component]
-fn Organization(tab: Tab, data: TabData) -> impl IntoView {
-    let current = move |t: Tab| if t == tab { Some("page") } else { None };
+pub fn Organization() -> impl IntoView {
+    let location = use_location();
+    let current = move |tab: SettingsTab| {
+        let path = location.pathname.get();
+        let shown = path == tab.path() || (path == routes::SETTINGS && tab == SettingsTab::DEFAULT);
+        shown.then_some("page")
+    };
     view! {
         <div class="settings">
-            <nav class="subnav" aria-labelledby="organization-heading">
-                <h2 id="organization-heading" class="subnav-heading">
-                    "Organization"
-                </h2>
-                <ul>
-                    <li>
-                        <a href="/settings/users" class="subnav-link" aria-current=current(Tab::Users)>
-                            "Users"
-                        </a>
-                    </li>
-                    <li>
-                        <a href="/settings/auth-tokens" class="subnav-link" aria-current=current(Tab::Tokens)>
-                            "Auth tokens"
-                        </a>
-                    </li>
-                </ul>
-            </nav>
+            <ForViewer shown=shows_organization>
+                <nav class="subnav" aria-labelledby="organization-heading">
+                    <h2 id="organization-heading" class="subnav-heading">
+                        "Organization"
+                    </h2>
+                    <ul>
+                        {SettingsTab::ALL
+                            .into_iter()
+                            .map(|tab| {
+                                view! {
+                                    <li>
+                                        <a href=tab.path() class="subnav-link" aria-current=move || current(tab)>
+                                            {tab.label()}
+                                        </a>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                </nav>
+            </ForViewer>
             <section class="tab-panel">
-                {match data {
-                    TabData::Tokens(data) => view! { <TokensTab data /> }.into_any(),
-                    TabData::Users(data) => view! { <UsersTab data /> }.into_any(),
-                    TabData::None => ().into_any(),
-                }}
+                <Outlet />
             </section>
         </div>
+    }
+}
+
+/// The route view of one tab.
+#[component]
+pub fn Tab(tab: SettingsTab) -> impl IntoView {
+    match tab {
+        SettingsTab::Users => view! { <UsersTab /> }.into_any(),
+        SettingsTab::Tokens => view! { <TokensTab /> }.into_any(),
+    }
+}
+
+/// `/account`: the signed-in user's own password.
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    view! {
+        <ForViewer shown=shows_account>
+            <ChangePassword forced=false />
+        </ForViewer>
     }
 }
 

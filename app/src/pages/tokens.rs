@@ -2,116 +2,94 @@
 //! The filter lives in the URL (`?q=&type=&status=&page=`); filtering runs on the server.
 
 use leptos::prelude::*;
-use leptos_router::{
-    hooks::{use_location, use_navigate, use_query_map},
-    params::ParamsMap,
-    NavigateOptions,
-};
+use leptos_router::params::ParamsMap;
 
-use super::{encode_component, settings::shows_organization, ErrorBanner};
+use super::settings::{shows_organization, use_current_user, ForViewer};
 use crate::{
-    api::tokens::{generate_token, list_tokens, revoke_token},
+    api::tokens::{list_tokens, GenerateToken, RevokeToken},
     components::{
-        dialog::Modal,
+        action::field_error,
+        choice::EnumSelect,
+        dialog::ConfirmDialog,
+        field::TextField,
         filter::FilterInput,
+        list::{ListData, ListView},
         menu::{ActionsMenu, MenuItem},
         pager::Pager,
-        reveal_once::RevealOnce,
-        submission::Submission,
+        reveal_once::CreateRevealDialog,
+        url_query::{page_param, search_for, UrlQuery},
     },
-    error::AppError,
     model::{
-        format_date, format_relative, format_utc, TokenKind, TokenPage, TokenQuery, TokenRow,
-        TokenStatusFilter, Viewer,
+        format_date, format_relative, format_utc, Choice, TokenKind, TokenPage, TokenQuery,
+        TokenRow, TokenStatusFilter, UserQuery,
     },
+    routes::SettingsTab,
 };
 
-/// The URL's query string for a view of the table (defaults are left out).
-pub fn search_for(q: &TokenQuery) -> String {
-    let mut parts = Vec::new();
-    if !q.q.is_empty() {
-        parts.push(format!("q={}", encode_component(&q.q)));
+impl UrlQuery for TokenQuery {
+    fn from_params(m: &ParamsMap) -> TokenQuery {
+        TokenQuery {
+            q: m.get("q").unwrap_or_default(),
+            kind: m.get("type").and_then(|s| TokenKind::parse(&s)),
+            status: m.get("status").and_then(|s| TokenStatusFilter::parse(&s)).unwrap_or_default(),
+            page: page_param(m),
+        }
     }
-    if let Some(kind) = q.kind {
-        parts.push(format!("type={}", kind.as_str()));
+
+    fn to_params(&self) -> Vec<(&'static str, String)> {
+        let mut params = Vec::new();
+        if !self.q.is_empty() {
+            params.push(("q", self.q.clone()));
+        }
+        if let Some(kind) = self.kind {
+            params.push(("type", kind.as_str().to_string()));
+        }
+        if self.status != TokenStatusFilter::default() {
+            params.push(("status", self.status.as_str().to_string()));
+        }
+        if self.page > 1 {
+            params.push(("page", self.page.to_string()));
+        }
+        params
     }
-    if q.status != TokenStatusFilter::Active {
-        parts.push(format!("status={}", q.status.as_str()));
-    }
-    if q.page > 1 {
-        parts.push(format!("page={}", q.page));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", parts.join("&"))
+
+    fn on_page(self, page: u32) -> TokenQuery {
+        TokenQuery { page, ..self }
     }
 }
 
-/// The view of the table that the URL's query parameters ask for, the inverse of
-/// `search_for`. Anything unknown or malformed falls back to its default.
-pub fn query_from_params(m: &ParamsMap) -> TokenQuery {
-    TokenQuery {
-        q: m.get("q").unwrap_or_default(),
-        kind: m.get("type").and_then(|s| TokenKind::parse(&s)),
-        status: m.get("status").and_then(|s| TokenStatusFilter::parse(&s)).unwrap_or_default(),
-        page: m.get("page").and_then(|s| s.parse().ok()).filter(|p| *p >= 1).unwrap_or(1),
-    }
-}
-
-/// The tab's view of the table and its list. Made by `SettingsPage`, outside its Suspense (see
-/// `TabData`); `None` when the viewer is not shown the tab, which then asks for nothing.
-#[derive(Clone, Copy)]
-pub struct TokensData {
-    query: Memo<TokenQuery>,
-    refresh: RwSignal<u32>,
-    tokens: Resource<Option<Result<TokenPage, AppError>>>,
-}
-
-impl TokensData {
-    pub fn new(viewer: Resource<Result<Viewer, AppError>>) -> TokensData {
-        let params = use_query_map();
-        let query = Memo::new(move |_| params.with(query_from_params));
-        let refresh = RwSignal::new(0u32);
-        let tokens = Resource::new(
-            move || (query.get(), refresh.get()),
-            move |(q, _)| async move {
-                if shows_organization(&viewer.await) {
-                    Some(list_tokens(q).await)
-                } else {
-                    None
-                }
-            },
-        );
-        TokensData { query, refresh, tokens }
+/// The route view: the tab's list and actions, made here, outside any Suspense (see
+/// `ListData::new`).
+#[component]
+pub fn TokensTab() -> impl IntoView {
+    let generate = ServerAction::<GenerateToken>::new();
+    let revoke = ServerAction::<RevokeToken>::new();
+    let data = ListData::new(
+        use_current_user(),
+        shows_organization,
+        move || generate.version().get() + revoke.version().get(),
+        list_tokens,
+    );
+    view! {
+        <ForViewer shown=shows_organization>
+            <TokensPanel data generate revoke />
+        </ForViewer>
     }
 }
 
 #[component]
-pub fn TokensTab(data: TokensData) -> impl IntoView {
-    let TokensData { query, refresh, tokens } = data;
-
-    let location = use_location();
-    let navigate = use_navigate();
-    let go = move |next: TokenQuery, replace: bool| {
-        let url = format!("{}{}", location.pathname.get_untracked(), search_for(&next));
-        navigate(&url, NavigateOptions { replace, scroll: false, ..Default::default() });
-    };
-    let go = StoredValue::new(go);
-    let set_page = Callback::new(move |page: u32| {
-        go.with_value(|go| go(TokenQuery { page, ..query.get_untracked() }, false))
-    });
-
-    let on_filter = Callback::new(move |q: String| {
-        if let Some(current) = query.try_get_untracked() {
-            go.try_with_value(|go| go(TokenQuery { q, page: 1, ..current }, true));
-        }
-    });
-
+fn TokensPanel(
+    data: ListData<TokenQuery, TokenRow>,
+    generate: ServerAction<GenerateToken>,
+    revoke: ServerAction<RevokeToken>,
+) -> impl IntoView {
+    let ListData { url, list } = data;
+    let query = url.query;
     let generating = RwSignal::new(false);
     let revoking = RwSignal::new(None::<TokenRow>);
-    let clear_filters =
-        Callback::new(move |_: ()| go.with_value(|go| go(TokenQuery::default(), false)));
+    let set_page = Callback::new(move |page: u32| url.to_page(page));
+    let on_filter = Callback::new(move |q: String| url.refine(|v| v.q = q, true));
+    let clear_filters = Callback::new(move |_: ()| url.go(TokenQuery::default(), false));
     let open_generate = Callback::new(move |_: ()| generating.set(true));
 
     view! {
@@ -137,98 +115,48 @@ pub fn TokensTab(data: TokensData) -> impl IntoView {
                 value=Signal::derive(move || query.get().q)
                 on_commit=on_filter
             />
-            <div class="field">
-                <label for="filter-type" class="field-label">
-                    "Type"
-                </label>
-                <select
-                    id="filter-type"
-                    class="input"
-                    on:change=move |ev| {
-                        let kind = TokenKind::parse(&event_target_value(&ev));
-                        go.with_value(|go| go(TokenQuery { kind, page: 1, ..query.get_untracked() }, false));
-                    }
-                >
-                    <option value="" selected=move || query.get().kind.is_none()>
-                        "All types"
-                    </option>
-                    {TokenKind::ALL
-                        .into_iter()
-                        .map(|k| {
-                            view! {
-                                <option value=k.as_str() selected=move || query.get().kind == Some(k)>
-                                    {k.label()}
-                                </option>
-                            }
-                        })
-                        .collect_view()}
-                </select>
-            </div>
-            <div class="field">
-                <label for="filter-status" class="field-label">
-                    "Status"
-                </label>
-                <select
-                    id="filter-status"
-                    class="input"
-                    on:change=move |ev| {
-                        let status = TokenStatusFilter::parse(&event_target_value(&ev)).unwrap_or_default();
-                        go.with_value(|go| go(TokenQuery { status, page: 1, ..query.get_untracked() }, false));
-                    }
-                >
-                    {TokenStatusFilter::ALL
-                        .into_iter()
-                        .map(|s| {
-                            view! {
-                                <option value=s.as_str() selected=move || query.get().status == s>
-                                    {s.label()}
-                                </option>
-                            }
-                        })
-                        .collect_view()}
-                </select>
-            </div>
+            <EnumSelect
+                id="filter-type"
+                label="Type"
+                all="All types"
+                selected=Signal::derive(move || query.get().kind)
+                on_change=Callback::new(move |kind| url.refine(|v| v.kind = kind, false))
+            />
+            <EnumSelect
+                id="filter-status"
+                label="Status"
+                selected=Signal::derive(move || Some(query.get().status))
+                on_change=Callback::new(move |status: Option<TokenStatusFilter>| {
+                    url.refine(|v| v.status = status.unwrap_or_default(), false)
+                })
+            />
         </div>
 
-        <Transition fallback=|| view! { <p class="loading">"Loading tokens…"</p> }>
-            {move || Suspend::new(async move {
-                match tokens.await {
-                    None => ().into_any(),
-                    Some(Ok(page)) => {
-                        view! {
-                            <TokenTable
-                                page
-                                query=query.get_untracked()
-                                on_revoke=Callback::new(move |row| revoking.set(Some(row)))
-                                on_page=set_page
-                                on_clear=clear_filters
-                                on_generate=open_generate
-                            />
-                        }
-                            .into_any()
-                    }
-                    Some(Err(error)) => view! { <ErrorBanner error /> }.into_any(),
+        <ListView
+            list
+            loading="Loading tokens…"
+            rows=move |page| {
+                view! {
+                    <TokenTable
+                        page
+                        query=query.get_untracked()
+                        on_revoke=Callback::new(move |row| revoking.set(Some(row)))
+                        on_page=set_page
+                        on_clear=clear_filters
+                        on_generate=open_generate
+                    />
                 }
-            })}
-        </Transition>
+            }
+        />
 
         <Show when=move || generating.get()>
-            <GenerateDialog
-                on_close=Callback::new(move |_| generating.set(false))
-                on_generated=Callback::new(move |_| refresh.update(|n| *n += 1))
-            />
+            <GenerateDialog action=generate on_close=Callback::new(move |_| generating.set(false)) />
         </Show>
         {move || {
             revoking
                 .get()
                 .map(|token| {
-                    view! {
-                        <RevokeDialog
-                            token
-                            on_close=Callback::new(move |_| revoking.set(None))
-                            on_revoked=Callback::new(move |_| refresh.update(|n| *n += 1))
-                        />
-                    }
+                    view! { <RevokeDialog token action=revoke on_close=Callback::new(move |_| revoking.set(None)) /> }
                 })
         }}
     }
@@ -363,139 +291,83 @@ fn TokenRowView(row: TokenRow, now: i64, on_revoke: Callback<TokenRow>) -> impl 
     }
 }
 
+/// What the type select says about each token type.
+fn describe_kind(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::Api => "For API requests and the Tokenwell CLI. Acts with your permissions.",
+        TokenKind::Forwarder => {
+            "For a File Forwarder deployment. Acts as a new Forwarder Service Account that may only ingest files."
+        }
+    }
+}
+
 #[component]
-fn GenerateDialog(on_close: Callback<()>, on_generated: Callback<()>) -> impl IntoView {
+fn GenerateDialog(action: ServerAction<GenerateToken>, on_close: Callback<()>) -> impl IntoView {
     let kind = RwSignal::new(TokenKind::Api);
     let name = RwSignal::new(String::new());
-    let submission = Submission::new();
-    let pending = submission.pending;
-    // The secret lives only here, and only while the dialog is open.
-    let generated = RwSignal::new(None::<(TokenRow, String)>);
-
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        submission.run(generate_token(kind.get_untracked(), name.get_untracked()), move |g| {
-            generated.set(Some((g.token, g.secret)));
-            on_generated.run(());
-        });
-    };
-    let close = Callback::new(move |_: ()| {
-        generated.set(None);
-        on_close.run(());
-    });
-    let name_error = move || submission.field_error("name");
-    let other_error = move || submission.other_error();
-
     view! {
-        <Modal title="Generate Token" on_close=close>
-            {move || match generated.with(|g| g.as_ref().map(|(t, _)| t.clone())) {
-                Some(token) => {
-                    let secret = Signal::derive(move || generated.with(|g| g.as_ref().map(|(_, s)| s.clone()).unwrap_or_default()));
-                    view! {
-                        <p class="success">
-                            {format!("Your {} \u{201c}{}\u{201d} is ready.", token.kind.label(), token.name)}
-                        </p>
-                        <RevealOnce
-                            label="Token value"
-                            value=secret
-                            warning="Store it in your secrets manager or the integration's configuration."
-                            on_done=close
-                        />
-                    }
-                        .into_any()
-                }
-                None => {
-                    view! {
-                        <form class="form" on:submit=submit novalidate>
-                            <div class="field">
-                                <label for="token-type" class="field-label">
-                                    "Token type"
-                                </label>
-                                <select
-                                    id="token-type"
-                                    class="input"
-                                    on:change=move |ev| {
-                                        kind.set(TokenKind::parse(&event_target_value(&ev)).unwrap_or(TokenKind::Api))
-                                    }
-                                >
-                                    {TokenKind::ALL
-                                        .into_iter()
-                                        .map(|k| {
-                                            view! {
-                                                <option value=k.as_str() selected=move || kind.get() == k>
-                                                    {k.label()}
-                                                </option>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </select>
-                                <p class="hint">
-                                    {move || match kind.get() {
-                                        TokenKind::Api => "For API requests and the Tokenwell CLI. Acts with your permissions.",
-                                        TokenKind::Forwarder => "For a File Forwarder deployment. Acts as a new Forwarder Service Account that may only ingest files.",
-                                    }}
-                                </p>
-                            </div>
-                            <div class="field">
-                                <label for="token-name" class="field-label">
-                                    "Name"
-                                </label>
-                                <input
-                                    id="token-name"
-                                    class="input"
-                                    type="text"
-                                    maxlength="200"
-                                    autocomplete="off"
-                                    data-autofocus
-                                    aria-invalid=move || name_error().is_some().to_string()
-                                    aria-describedby="token-name-tip token-name-error"
-                                    prop:value=move || name.get()
-                                    on:input=move |ev| name.set(event_target_value(&ev))
-                                />
-                                <p id="token-name-tip" class="hint">
-                                    "Use a name that says what the token is for, e.g. Tines-integration-prod or forwarder-dc-east. It makes tokens easier to audit and revoke later."
-                                </p>
-                                <p id="token-name-error" class="field-error">
-                                    {name_error}
-                                </p>
-                            </div>
-                            {move || other_error().map(|error| view! { <ErrorBanner error /> })}
-                            <div class="modal-actions">
-                                <button type="button" class="button secondary" on:click=move |_| close.run(())>
-                                    "Cancel"
-                                </button>
-                                <button type="submit" class="button" disabled=move || pending.get()>
-                                    {move || if pending.get() { "Generating…" } else { "Generate" }}
-                                </button>
-                            </div>
-                        </form>
-                    }
-                        .into_any()
-                }
-            }}
-        </Modal>
+        <CreateRevealDialog
+            title="Generate Token"
+            action
+            input=Callback::new(move |_| GenerateToken { kind: kind.get_untracked(), name: name.get_untracked() })
+            reveal=|g| {
+                (
+                    format!("Your {} \u{201c}{}\u{201d} is ready.", g.token.kind.label(), g.token.name),
+                    g.secret.clone(),
+                )
+            }
+            secret_label="Token value"
+            warning="Store it in your secrets manager or the integration's configuration."
+            submit="Generate"
+            pending="Generating…"
+            on_close
+        >
+            <EnumSelect
+                id="token-type"
+                label="Token type"
+                selected=Signal::derive(move || Some(kind.get()))
+                on_change=Callback::new(move |k: Option<TokenKind>| kind.set(k.unwrap_or(TokenKind::Api)))
+                describe=describe_kind
+            />
+            <TextField
+                id="token-name"
+                label="Name"
+                value=name
+                maxlength=200
+                autocomplete="off"
+                autofocus=true
+                description="Use a name that says what the token is for, e.g. Tines-integration-prod or forwarder-dc-east. It makes tokens easier to audit and revoke later."
+                error=field_error(action, "name")
+            />
+        </CreateRevealDialog>
     }
 }
 
 #[component]
 fn RevokeDialog(
     token: TokenRow,
+    action: ServerAction<RevokeToken>,
     on_close: Callback<()>,
-    on_revoked: Callback<()>,
 ) -> impl IntoView {
-    let submission = Submission::new();
-    let pending = submission.pending;
     let id = token.id;
-    let confirm = move |_| {
-        submission.run(revoke_token(id), move |_| {
-            on_revoked.run(());
-            on_close.run(());
-        })
-    };
     let account = format!("Forwarder: {}", token.name);
-    let users_link = format!("/settings/users?q={}", encode_component(&account));
+    let users_link = format!(
+        "{}{}",
+        SettingsTab::Users.path(),
+        search_for(&UserQuery { q: account.clone(), page: 1 })
+    );
     view! {
-        <Modal title="Revoke token" alert=true described_by="revoke-description" on_close>
+        <ConfirmDialog
+            title="Revoke token"
+            alert=true
+            described_by="revoke-description"
+            action
+            input=Callback::new(move |_| RevokeToken { id })
+            confirm="Revoke token"
+            pending="Revoking…"
+            danger=true
+            on_close
+        >
             <div id="revoke-description">
                 <p>
                     "You are about to revoke the " {token.kind.label()} " " <strong>{format!("\u{201c}{}\u{201d}", token.name)}</strong>
@@ -515,59 +387,6 @@ fn RevokeDialog(
                         }
                     })}
             </div>
-            {move || submission.error.get().map(|error| view! { <ErrorBanner error /> })}
-            <div class="modal-actions">
-                <button type="button" class="button secondary" data-autofocus on:click=move |_| on_close.run(())>
-                    "Cancel"
-                </button>
-                <button type="button" class="button danger" disabled=move || pending.get() on:click=confirm>
-                    {move || if pending.get() { "Revoking…" } else { "Revoke token" }}
-                </button>
-            </div>
-        </Modal>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_leaves_defaults_out_and_encodes_the_filter() {
-        assert_eq!(search_for(&TokenQuery { page: 1, ..Default::default() }), "");
-        let q = TokenQuery {
-            q: "dc east".into(),
-            kind: Some(TokenKind::Forwarder),
-            status: TokenStatusFilter::All,
-            page: 3,
-        };
-        assert_eq!(search_for(&q), "?q=dc%20east&type=forwarder&status=all&page=3");
-    }
-
-    #[test]
-    fn the_view_survives_the_url() {
-        let read = |search: &str| {
-            let url =
-                leptos_router::location::RequestUrl::new(&format!("/settings/auth-tokens{search}"))
-                    .parse()
-                    .unwrap();
-            query_from_params(url.search_params())
-        };
-        // Found by fuzzing: `%25` in a filter came back as `%`.
-        let q = TokenQuery {
-            q: "%25.ype".into(),
-            kind: None,
-            status: TokenStatusFilter::Active,
-            page: 2_019_648_896,
-        };
-        assert_eq!(read(&search_for(&q)), q);
-        let q = TokenQuery {
-            q: " 50% off ".into(),
-            kind: Some(TokenKind::Api),
-            status: TokenStatusFilter::Unused,
-            page: 1,
-        };
-        assert_eq!(read(&search_for(&q)), q);
-        assert_eq!(read("?type=nope&status=&page=0"), TokenQuery { page: 1, ..Default::default() });
+        </ConfirmDialog>
     }
 }

@@ -1,25 +1,50 @@
 //! The Users tab: the organization's people and Forwarder Service Accounts.
 
 use leptos::prelude::*;
-use leptos_router::{
-    hooks::{use_location, use_navigate, use_query_map},
-    NavigateOptions,
-};
+use leptos_router::params::ParamsMap;
 
-use super::{encode_component, settings::shows_organization, ErrorBanner};
+use super::settings::{shows_organization, use_current_user, ForViewer};
 use crate::{
-    api::users::{add_user, list_users, reset_password, set_user_role, set_user_status},
+    api::users::{list_users, AddUser, ResetPassword, SetUserRole, SetUserStatus},
     components::{
-        dialog::Modal,
+        action::field_error,
+        choice::EnumSelect,
+        dialog::ConfirmDialog,
+        field::TextField,
         filter::FilterInput,
+        list::{ListData, ListView},
         menu::{ActionsMenu, MenuItem},
         pager::Pager,
-        reveal_once::RevealOnce,
-        submission::Submission,
+        reveal_once::CreateRevealDialog,
+        url_query::{page_param, search_for, UrlQuery},
     },
-    error::AppError,
-    model::{format_date, format_utc, Role, UserKind, UserPage, UserRow, UserStatus, Viewer},
+    model::{
+        format_date, format_utc, Choice, Role, TokenQuery, TokenStatusFilter, UserKind, UserPage,
+        UserQuery, UserRow, UserStatus,
+    },
+    routes::SettingsTab,
 };
+
+impl UrlQuery for UserQuery {
+    fn from_params(m: &ParamsMap) -> UserQuery {
+        UserQuery { q: m.get("q").unwrap_or_default(), page: page_param(m) }
+    }
+
+    fn to_params(&self) -> Vec<(&'static str, String)> {
+        let mut params = Vec::new();
+        if !self.q.is_empty() {
+            params.push(("q", self.q.clone()));
+        }
+        if self.page > 1 {
+            params.push(("page", self.page.to_string()));
+        }
+        params
+    }
+
+    fn on_page(self, page: u32) -> UserQuery {
+        UserQuery { page, ..self }
+    }
+}
 
 /// What the admin is about to do to a user.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,69 +54,51 @@ enum Pending {
     ResetPassword(UserRow),
 }
 
-/// The tab's filter, page and list. Made by `SettingsPage`, outside its Suspense (see
-/// `TabData`); `None` when the viewer is not shown the tab, which then asks for nothing.
+/// The tab's changes, each a `ServerAction` the list refreshes after.
 #[derive(Clone, Copy)]
-pub struct UsersData {
-    q: Memo<String>,
-    refresh: RwSignal<u32>,
-    users: Resource<Option<Result<UserPage, AppError>>>,
+struct UserActions {
+    add: ServerAction<AddUser>,
+    role: ServerAction<SetUserRole>,
+    status: ServerAction<SetUserStatus>,
+    reset: ServerAction<ResetPassword>,
 }
 
-impl UsersData {
-    pub fn new(viewer: Resource<Result<Viewer, AppError>>) -> UsersData {
-        let params = use_query_map();
-        let q = Memo::new(move |_| params.with(|m| m.get("q").unwrap_or_default()));
-        let page = Memo::new(move |_| {
-            params.with(|m| {
-                m.get("page").and_then(|p| p.parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1)
-            })
-        });
-        let refresh = RwSignal::new(0u32);
-        let users = Resource::new(
-            move || (q.get(), page.get(), refresh.get()),
-            move |(q, page, _)| async move {
-                if shows_organization(&viewer.await) {
-                    Some(list_users(q, page).await)
-                } else {
-                    None
-                }
-            },
-        );
-        UsersData { q, refresh, users }
+/// The route view: the tab's list and actions, made here, outside any Suspense (see
+/// `ListData::new`).
+#[component]
+pub fn UsersTab() -> impl IntoView {
+    let actions = UserActions {
+        add: ServerAction::new(),
+        role: ServerAction::new(),
+        status: ServerAction::new(),
+        reset: ServerAction::new(),
+    };
+    let data = ListData::new(
+        use_current_user(),
+        shows_organization,
+        move || {
+            actions.add.version().get()
+                + actions.role.version().get()
+                + actions.status.version().get()
+                + actions.reset.version().get()
+        },
+        |q: UserQuery| list_users(q.q, q.page),
+    );
+    view! {
+        <ForViewer shown=shows_organization>
+            <UsersPanel data actions />
+        </ForViewer>
     }
 }
 
 #[component]
-pub fn UsersTab(data: UsersData) -> impl IntoView {
-    let UsersData { q, refresh, users } = data;
+fn UsersPanel(data: ListData<UserQuery, UserRow>, actions: UserActions) -> impl IntoView {
+    let ListData { url, list } = data;
     let adding = RwSignal::new(false);
     let acting = RwSignal::new(None::<Pending>);
-    let changed = Callback::new(move |_: ()| refresh.update(|n| *n += 1));
     let on_action = Callback::new(move |p: Pending| acting.set(Some(p)));
-
-    let location = use_location();
-    let navigate = use_navigate();
-    let go = StoredValue::new(move |q: String, page: u32, replace: bool| {
-        let mut search = Vec::new();
-        if !q.is_empty() {
-            search.push(format!("q={}", encode_component(&q)));
-        }
-        if page > 1 {
-            search.push(format!("page={page}"));
-        }
-        let search =
-            if search.is_empty() { String::new() } else { format!("?{}", search.join("&")) };
-        navigate(
-            &format!("{}{search}", location.pathname.get_untracked()),
-            NavigateOptions { replace, scroll: false, ..Default::default() },
-        );
-    });
-    let on_page = Callback::new(move |p: u32| go.with_value(|go| go(q.get_untracked(), p, false)));
-
-    let on_filter = Callback::new(move |text: String| {
-        go.try_with_value(|go| go(text, 1, true));
-    });
+    let on_page = Callback::new(move |page: u32| url.to_page(page));
+    let on_filter = Callback::new(move |q: String| url.refine(|v| v.q = q, true));
 
     view! {
         <div class="tab-header">
@@ -112,21 +119,13 @@ pub fn UsersTab(data: UsersData) -> impl IntoView {
                 id="filter-users"
                 label="Filter users"
                 placeholder="Search by name or email"
-                value=q
+                value=Signal::derive(move || url.query.get().q)
                 on_commit=on_filter
             />
         </div>
-        <Transition fallback=|| view! { <p class="loading">"Loading users…"</p> }>
-            {move || Suspend::new(async move {
-                match users.await {
-                    None => ().into_any(),
-                    Some(Ok(data)) => view! { <UserTable data on_page on_action /> }.into_any(),
-                    Some(Err(error)) => view! { <ErrorBanner error /> }.into_any(),
-                }
-            })}
-        </Transition>
+        <ListView list loading="Loading users…" rows=move |data| view! { <UserTable data on_page on_action /> } />
         <Show when=move || adding.get()>
-            <AddUserDialog on_close=Callback::new(move |_| adding.set(false)) on_added=changed />
+            <AddUserDialog action=actions.add on_close=Callback::new(move |_| adding.set(false)) />
         </Show>
         {move || {
             acting
@@ -134,10 +133,12 @@ pub fn UsersTab(data: UsersData) -> impl IntoView {
                 .map(|pending| {
                     let on_close = Callback::new(move |_| acting.set(None));
                     match pending {
-                        Pending::Role(user) => view! { <RoleDialog user on_close on_done=changed /> }.into_any(),
-                        Pending::Status(user) => view! { <StatusDialog user on_close on_done=changed /> }.into_any(),
+                        Pending::Role(user) => view! { <RoleDialog user action=actions.role on_close /> }.into_any(),
+                        Pending::Status(user) => {
+                            view! { <StatusDialog user action=actions.status on_close /> }.into_any()
+                        }
                         Pending::ResetPassword(user) => {
-                            view! { <ResetPasswordDialog user on_close on_done=changed /> }.into_any()
+                            view! { <ResetPasswordDialog user action=actions.reset on_close /> }.into_any()
                         }
                     }
                 })
@@ -217,7 +218,8 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
         on_select: Callback::new(move |_| on_action.run(Pending::Status(target.clone()))),
     });
     let token = user.token.clone().map(|t| {
-        let href = format!("/settings/auth-tokens?q={}&status=all", encode_component(&t.name));
+        let filter = TokenQuery { q: t.name.clone(), status: TokenStatusFilter::All, ..Default::default() };
+        let href = format!("{}{}", SettingsTab::Tokens.path(), search_for(&filter));
         view! {
             <span class="cell-note">
                 "Token: " <a href=href>{t.name}</a> {if t.revoked { " (Revoked)" } else { " (Active)" }}
@@ -249,156 +251,83 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
 }
 
 #[component]
-fn AddUserDialog(on_close: Callback<()>, on_added: Callback<()>) -> impl IntoView {
+fn AddUserDialog(action: ServerAction<AddUser>, on_close: Callback<()>) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let role = RwSignal::new(Role::Member);
-    let submission = Submission::new();
-    let pending = submission.pending;
-    // The initial password lives only here, and only while the dialog is open.
-    let created = RwSignal::new(None::<(UserRow, String)>);
-
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let call = add_user(name.get_untracked(), email.get_untracked(), role.get_untracked());
-        submission.run(call, move |new| {
-            created.set(Some((new.user, new.initial_password)));
-            on_added.run(());
-        });
-    };
-    let close = Callback::new(move |_: ()| {
-        created.set(None);
-        on_close.run(());
-    });
-    let field_error = move |field: &'static str| move || submission.field_error(field);
-    let other = move || submission.other_error();
-
     view! {
-        <Modal title="Add user" on_close=close>
-            {move || match created.with(|c| c.as_ref().map(|(u, _)| u.clone())) {
-                Some(user) => {
-                    let secret = Signal::derive(move || created.with(|c| c.as_ref().map(|(_, p)| p.clone()).unwrap_or_default()));
-                    view! {
-                        <p class="success">
-                            {format!("{} was added as {}.", user.name, user.role.map(|r| r.label()).unwrap_or("—"))}
-                        </p>
-                        <RevealOnce
-                            label="Initial password"
-                            value=secret
-                            warning="Give it to them over a trusted channel; they must choose their own password when they first sign in."
-                            on_done=close
-                        />
-                    }
-                        .into_any()
-                }
-                None => {
-                    view! {
-                        <form class="form" on:submit=submit novalidate>
-                            <div class="field">
-                                <label for="user-name" class="field-label">
-                                    "Name"
-                                </label>
-                                <input
-                                    id="user-name"
-                                    class="input"
-                                    type="text"
-                                    autocomplete="off"
-                                    data-autofocus
-                                    aria-invalid=move || field_error("name")().is_some().to_string()
-                                    aria-describedby="user-name-error"
-                                    prop:value=move || name.get()
-                                    on:input=move |ev| name.set(event_target_value(&ev))
-                                />
-                                <p id="user-name-error" class="field-error">
-                                    {field_error("name")}
-                                </p>
-                            </div>
-                            <div class="field">
-                                <label for="user-email" class="field-label">
-                                    "Email"
-                                </label>
-                                <input
-                                    id="user-email"
-                                    class="input"
-                                    type="email"
-                                    autocomplete="off"
-                                    aria-invalid=move || field_error("email")().is_some().to_string()
-                                    aria-describedby="user-email-error"
-                                    prop:value=move || email.get()
-                                    on:input=move |ev| email.set(event_target_value(&ev))
-                                />
-                                <p id="user-email-error" class="field-error">
-                                    {field_error("email")}
-                                </p>
-                            </div>
-                            <RoleSelect id="user-role" role />
-                            {move || other().map(|error| view! { <ErrorBanner error /> })}
-                            <div class="modal-actions">
-                                <button type="button" class="button secondary" on:click=move |_| close.run(())>
-                                    "Cancel"
-                                </button>
-                                <button type="submit" class="button" disabled=move || pending.get()>
-                                    "Add user"
-                                </button>
-                            </div>
-                        </form>
-                    }
-                        .into_any()
-                }
-            }}
-        </Modal>
+        <CreateRevealDialog
+            title="Add user"
+            action
+            input=Callback::new(move |_| AddUser {
+                name: name.get_untracked(),
+                email: email.get_untracked(),
+                role: role.get_untracked(),
+            })
+            reveal=|added| {
+                let role = added.user.role.map(|r| r.label()).unwrap_or("—");
+                (format!("{} was added as {role}.", added.user.name), added.initial_password.clone())
+            }
+            secret_label="Initial password"
+            warning="Give it to them over a trusted channel; they must choose their own password when they first sign in."
+            submit="Add user"
+            pending="Adding…"
+            on_close
+        >
+            <TextField id="user-name" label="Name" value=name autocomplete="off" autofocus=true error=field_error(action, "name") />
+            <TextField
+                id="user-email"
+                label="Email"
+                kind="email"
+                value=email
+                autocomplete="off"
+                error=field_error(action, "email")
+            />
+            <RoleSelect id="user-role" role />
+        </CreateRevealDialog>
+    }
+}
+
+/// What the role select says about each role.
+fn describe_role(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "Admins manage organization settings: users and auth tokens.",
+        Role::Member => "Members use the product and its API, but not organization settings.",
+        Role::ReadOnly => "Read-only users can look, not change or upload.",
     }
 }
 
 #[component]
 fn RoleSelect(id: &'static str, role: RwSignal<Role>) -> impl IntoView {
     view! {
-        <div class="field">
-            <label for=id class="field-label">
-                "Role"
-            </label>
-            <select
-                id=id
-                class="input"
-                on:change=move |ev| role.set(Role::parse(&event_target_value(&ev)).unwrap_or(Role::Member))
-            >
-                {Role::ALL
-                    .into_iter()
-                    .map(|r| view! { <option value=r.as_str() selected=move || role.get() == r>{r.label()}</option> })
-                    .collect_view()}
-            </select>
-            <p class="hint">
-                {move || match role.get() {
-                    Role::Admin => "Admins manage organization settings: users and auth tokens.",
-                    Role::Member => "Members use the product and its API, but not organization settings.",
-                    Role::ReadOnly => "Read-only users can look, not change or upload.",
-                }}
-            </p>
-        </div>
+        <EnumSelect
+            id
+            label="Role"
+            selected=Signal::derive(move || Some(role.get()))
+            on_change=Callback::new(move |r: Option<Role>| role.set(r.unwrap_or(Role::Member)))
+            describe=describe_role
+        />
     }
 }
 
-/// Runs one change against the server; on success refreshes the table and closes.
-fn run_change(
-    submission: Submission,
-    on_done: Callback<()>,
-    on_close: Callback<()>,
-    change: impl std::future::Future<Output = Result<UserRow, AppError>> + 'static,
-) {
-    submission.run(change, move |_| {
-        on_done.run(());
-        on_close.run(());
-    });
-}
-
 #[component]
-fn RoleDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> impl IntoView {
+fn RoleDialog(
+    user: UserRow,
+    action: ServerAction<SetUserRole>,
+    on_close: Callback<()>,
+) -> impl IntoView {
     let role = RwSignal::new(user.role.unwrap_or(Role::Member));
-    let submission = Submission::new();
-    let pending = submission.pending;
     let id = user.id;
     view! {
-        <Modal title="Change role" described_by="role-description" on_close>
+        <ConfirmDialog
+            title="Change role"
+            described_by="role-description"
+            action
+            input=Callback::new(move |_| SetUserRole { id, role: role.get_untracked() })
+            confirm="Change role"
+            pending="Changing…"
+            on_close
+        >
             <p id="role-description">
                 {format!(
                     "Choose the role of {}. It applies at once: to their next page, and to the next request of every API/CLI token they generated.",
@@ -406,32 +335,20 @@ fn RoleDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> i
                 )}
             </p>
             <RoleSelect id="change-role" role />
-            {move || submission.error.get().map(|error| view! { <ErrorBanner error /> })}
-            <div class="modal-actions">
-                <button type="button" class="button secondary" on:click=move |_| on_close.run(())>
-                    "Cancel"
-                </button>
-                <button
-                    type="button"
-                    class="button"
-                    disabled=move || pending.get()
-                    on:click=move |_| run_change(submission, on_done, on_close, set_user_role(id, role.get_untracked()))
-                >
-                    "Change role"
-                </button>
-            </div>
-        </Modal>
+        </ConfirmDialog>
     }
 }
 
 #[component]
-fn StatusDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) -> impl IntoView {
+fn StatusDialog(
+    user: UserRow,
+    action: ServerAction<SetUserStatus>,
+    on_close: Callback<()>,
+) -> impl IntoView {
     let disabling = user.status == UserStatus::Active;
     let service = user.kind == UserKind::Forwarder;
-    let submission = Submission::new();
-    let pending = submission.pending;
     let id = user.id;
-    let (title, action) = match (disabling, service) {
+    let (title, confirm) = match (disabling, service) {
         (true, false) => ("Disable user", "Disable"),
         (true, true) => ("Disable service account", "Disable"),
         (false, false) => ("Enable user", "Enable"),
@@ -453,23 +370,19 @@ fn StatusDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) ->
         (false, true) => format!("Enabling {} makes its File Forwarder token work again, unless it was revoked.", user.name),
     };
     view! {
-        <Modal title=title alert=true described_by="status-description" on_close>
+        <ConfirmDialog
+            title
+            alert=true
+            described_by="status-description"
+            action
+            input=Callback::new(move |_| SetUserStatus { id, active: !disabling })
+            confirm
+            pending=if disabling { "Disabling…" } else { "Enabling…" }
+            danger=disabling
+            on_close
+        >
             <p id="status-description">{explanation}</p>
-            {move || submission.error.get().map(|error| view! { <ErrorBanner error /> })}
-            <div class="modal-actions">
-                <button type="button" class="button secondary" data-autofocus on:click=move |_| on_close.run(())>
-                    "Cancel"
-                </button>
-                <button
-                    type="button"
-                    class=if disabling { "button danger" } else { "button" }
-                    disabled=move || pending.get()
-                    on:click=move |_| run_change(submission, on_done, on_close, set_user_status(id, !disabling))
-                >
-                    {action}
-                </button>
-            </div>
-        </Modal>
+        </ConfirmDialog>
     }
 }
 
@@ -477,60 +390,32 @@ fn StatusDialog(user: UserRow, on_close: Callback<()>, on_done: Callback<()>) ->
 #[component]
 fn ResetPasswordDialog(
     user: UserRow,
+    action: ServerAction<ResetPassword>,
     on_close: Callback<()>,
-    on_done: Callback<()>,
 ) -> impl IntoView {
-    let submission = Submission::new();
-    let pending = submission.pending;
-    // The new password lives only here, and only while the dialog is open.
-    let password = RwSignal::new(None::<String>);
     let id = user.id;
-    let reset = move |_| {
-        submission.run(reset_password(id), move |new| {
-            password.set(Some(new.initial_password));
-            on_done.run(());
-        });
-    };
-    let close = Callback::new(move |_: ()| {
-        password.set(None);
-        on_close.run(());
-    });
-    let name = user.name.clone();
     view! {
-        <Modal title="Reset password" alert=true described_by="reset-description" on_close=close>
-            {move || match password.get().is_some() {
-                true => {
-                    let secret = Signal::derive(move || password.get().unwrap_or_default());
-                    view! {
-                        <RevealOnce
-                            label="Initial password"
-                            value=secret
-                            warning="Give it to them over a trusted channel; they must choose their own password when they next sign in."
-                            on_done=close
-                        />
-                    }
-                        .into_any()
-                }
-                false => {
-                    view! {
-                        <p id="reset-description">
-                            {format!(
-                                "{name} gets a new initial password, shown to you once. Their current password stops working and they are signed out everywhere; their API/CLI tokens keep working.",
-                            )}
-                        </p>
-                        {move || submission.error.get().map(|error| view! { <ErrorBanner error /> })}
-                        <div class="modal-actions">
-                            <button type="button" class="button secondary" data-autofocus on:click=move |_| close.run(())>
-                                "Cancel"
-                            </button>
-                            <button type="button" class="button" disabled=move || pending.get() on:click=reset>
-                                "Reset password"
-                            </button>
-                        </div>
-                    }
-                        .into_any()
-                }
-            }}
-        </Modal>
+        <CreateRevealDialog
+            title="Reset password"
+            alert=true
+            described_by="reset-description"
+            action
+            input=Callback::new(move |_| ResetPassword { id })
+            reveal=|reset| {
+                (format!("{} has a new initial password.", reset.user.name), reset.initial_password.clone())
+            }
+            secret_label="Initial password"
+            warning="Give it to them over a trusted channel; they must choose their own password when they next sign in."
+            submit="Reset password"
+            pending="Resetting…"
+            on_close
+        >
+            <p id="reset-description">
+                {format!(
+                    "{} gets a new initial password, shown to you once. Their current password stops working and they are signed out everywhere; their API/CLI tokens keep working.",
+                    user.name,
+                )}
+            </p>
+        </CreateRevealDialog>
     }
 }

@@ -179,7 +179,7 @@ pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
 
 /// Sets the HTTP status of a server function's answer to that of `error` (see `with_status`).
 pub fn set_status(error: &AppError) {
-    let over_http = request_parts().is_some_and(|p| p.uri.path().starts_with("/rpc/"));
+    let over_http = request_parts().is_some_and(|p| crate::api::is_rpc(p.uri.path()));
     if !over_http {
         return;
     }

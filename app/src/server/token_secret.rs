@@ -109,6 +109,7 @@ fn checksum(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Choice;
 
     fn matches_contract_regex(s: &str) -> bool {
         s.len() == TOTAL_LEN
@@ -118,7 +119,7 @@ mod tests {
 
     #[test]
     fn generated_secrets_have_the_contract_format() {
-        for kind in TokenKind::ALL {
+        for &kind in TokenKind::ALL {
             let s = TokenSecret::generate(kind).unwrap();
             assert!(matches_contract_regex(s.expose()), "{}", s.expose());
             assert!(s.expose().starts_with(kind.prefix()));

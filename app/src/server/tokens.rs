@@ -12,7 +12,7 @@ use super::{
 pub use crate::domain::FILTER_MAX;
 use crate::{
     domain::{self, TokenName},
-    model::{GeneratedToken, RevokeOutcome, TokenId, TokenKind, TokenPage, TokenQuery},
+    model::{Choice, GeneratedToken, RevokeOutcome, TokenId, TokenKind, TokenPage, TokenQuery},
 };
 
 pub async fn list(

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     domain,
-    model::{NewUser, Role, UserId, UserPage, UserRow, UserStatus},
+    model::{Choice, NewUser, Role, UserId, UserPage, UserRow, UserStatus},
 };
 
 /// Length of generated initial passwords: 24 base62 characters, about 143 bits.

@@ -8,7 +8,7 @@ use std::{future::poll_fn, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
 use app::{
     domain,
     error::AppError,
-    model::{TokenId, TokenKind, TokenQuery, TokenRow, TokenStatusFilter},
+    model::{Choice, TokenId, TokenKind, TokenQuery, TokenRow, TokenStatusFilter},
     server::{
         auth,
         db::FileRecord,

@@ -13,8 +13,9 @@ use std::{
 };
 
 use app::{
-    api::PUBLIC_ENDPOINTS,
+    api::{is_rpc, PUBLIC_ENDPOINTS},
     error::AppError,
+    routes::{self, Access},
     server::{auth, session, AppState, ClientAddr, RequestId},
 };
 use axum::{
@@ -260,7 +261,7 @@ pub async fn origin_check(req: Request<Body>, next: Next) -> Response {
 /// function decodes with 400 (server_fn itself would answer all of them 500). Server
 /// functions read their whole body anyway; this only reads it first.
 pub async fn rpc_body(req: Request<Body>, next: Next) -> Response {
-    if !req.uri().path().starts_with("/rpc/") {
+    if !is_rpc(req.uri().path()) {
         return next.run(req).await;
     }
     let content_type = req.headers().get(header::CONTENT_TYPE);
@@ -325,7 +326,7 @@ pub async fn console_session(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    let is_rpc = path.starts_with("/rpc/");
+    let is_rpc = is_rpc(path);
     if is_asset(path) || (is_rpc && PUBLIC_ENDPOINTS.contains(&path)) {
         return next.run(req).await;
     }
@@ -359,12 +360,10 @@ fn app_error(error: AppError) -> Response {
 /// until then every page leads to it); Settings needs a session; sign-in does not. Reads
 /// the session `console_session` resolved.
 pub async fn page_gate(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
-    let path = req.uri().path();
-    let is_settings =
-        path == "/" || path == "/settings" || path.starts_with("/settings/") || path == "/account";
-    if req.method() != Method::GET || !(is_settings || path == "/setup" || path == "/login") {
+    let Some(access) = routes::access(req.uri().path()).filter(|_| req.method() == Method::GET)
+    else {
         return next.run(req).await;
-    }
+    };
     let set_up = match auth::is_set_up(&state).await {
         Ok(set_up) => set_up,
         Err(e) => {
@@ -372,24 +371,21 @@ pub async fn page_gate(State(state): State<AppState>, req: Request<Body>, next: 
             return next.run(req).await;
         }
     };
-    if !set_up {
-        return if path == "/setup" {
-            next.run(req).await
-        } else {
-            Redirect::to("/setup").into_response()
-        };
-    }
-    if path == "/setup" {
-        return Redirect::to("/login").into_response();
-    }
     let signed_in = matches!(
         req.extensions().get::<session::SessionPrincipal>(),
         Some(session::SessionPrincipal(Some(_)))
     );
-    match (signed_in, is_settings) {
-        (false, true) => Redirect::to("/login").into_response(),
-        (true, false) => Redirect::to("/settings").into_response(),
-        _ => next.run(req).await,
+    let elsewhere = match (set_up, access, signed_in) {
+        (false, Access::Setup, _) => None,
+        (false, _, _) => Some(routes::SETUP),
+        (true, Access::Setup, _) => Some(routes::LOGIN),
+        (true, Access::SignedIn, false) => Some(routes::LOGIN),
+        (true, Access::SignedOut, true) => Some(routes::SETTINGS),
+        (true, _, _) => None,
+    };
+    match elsewhere {
+        Some(path) => Redirect::to(path).into_response(),
+        None => next.run(req).await,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Console sessions. The cookie holds a random id; the table holds its SHA-256.
 
 use super::{read_db, transaction, write_db, Store, StoreError};
-use crate::model::{OrgId, Role, UserId, Viewer};
+use crate::model::{Choice, OrgId, Role, UserId, Viewer};
 
 /// The user behind a live session, read fresh from the database on every request so that
 /// disabling a user or changing a role takes effect at once.

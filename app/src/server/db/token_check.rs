@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{write_db, Backend, Store, StoreError};
-use crate::model::{OrgId, Role, TokenId, TokenKind, UserId, UserKind};
+use crate::model::{Choice, OrgId, Role, TokenId, TokenKind, UserId, UserKind};
 
 /// What the token check reads: the token with its organization and its principal's
 /// *current* role and status (a macro, so `concat!` can complete it).

@@ -10,8 +10,8 @@ use super::{
 use crate::{
     domain::TokenName,
     model::{
-        OrgId, Page, RevokeOutcome, TokenId, TokenKind, TokenQuery, TokenRow, TokenStatusFilter,
-        UserId, TOKENS_PER_PAGE, UNUSED_AFTER_SECS,
+        Choice, OrgId, Page, RevokeOutcome, TokenId, TokenKind, TokenQuery, TokenRow,
+        TokenStatusFilter, UserId, TOKENS_PER_PAGE, UNUSED_AFTER_SECS,
     },
     server::token_secret::TokenSecret,
 };

@@ -7,7 +7,8 @@ use super::{
     Store, StoreError, Unique,
 };
 use crate::model::{
-    LinkedToken, OrgId, Page, Role, TokenId, UserId, UserKind, UserRow, UserStatus, USERS_PER_PAGE,
+    Choice, LinkedToken, OrgId, Page, Role, TokenId, UserId, UserKind, UserRow, UserStatus,
+    USERS_PER_PAGE,
 };
 
 /// What sign-in needs to know about an email address.
