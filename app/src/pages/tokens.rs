@@ -202,22 +202,25 @@ fn TokenTable(
     }
     let now = page.now;
     let shown = page.rows.len();
+    // Six columns, each holding what belongs together (the type with the token's hint, the
+    // date with its creator, the last use with its address), fit a 1024 px window. Where the
+    // table is narrower than it needs, CSS stacks each row into a card (see `.table-wrap`);
+    // the explicit roles keep it a table for screen readers that drop the semantics of a
+    // table whose display changed.
     view! {
         <div class="table-wrap">
-            <table class="table">
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Type"</th>
-                        <th scope="col">"Token"</th>
-                        <th scope="col">"Created by"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Last used"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Actions"</th>
+            <table class="table" role="table">
+                <thead role="rowgroup">
+                    <tr role="row">
+                        <th scope="col" role="columnheader">"Name"</th>
+                        <th scope="col" role="columnheader">"Type"</th>
+                        <th scope="col" role="columnheader">"Created"</th>
+                        <th scope="col" role="columnheader">"Last used"</th>
+                        <th scope="col" role="columnheader">"Status"</th>
+                        <th scope="col" role="columnheader">"Actions"</th>
                     </tr>
                 </thead>
-                <tbody>
+                <tbody role="rowgroup">
                     {page
                         .rows
                         .into_iter()
@@ -234,27 +237,32 @@ fn TokenTable(
 #[component]
 fn TokenRowView(row: TokenRow, now: i64, on_revoke: Callback<TokenRow>) -> impl IntoView {
     let masked = row.masked();
-    let last_used = match (row.last_used_at, row.last_used_ip.clone()) {
-        (Some(at), ip) => {
-            let exact = match ip {
+    let last_used = match row.last_used_at {
+        Some(at) => {
+            let relative = format_relative(at, now);
+            let exact = match &row.last_used_ip {
                 Some(ip) => format!("{} from {ip}", format_utc(at)),
                 None => format_utc(at),
             };
+            // The address is also shown under the time, so it is seen without hovering.
+            let address = row.last_used_ip.clone().map(|ip| {
+                view! { <span class="cell-note">{format!("from {ip}")}</span> }
+            });
             view! {
-                <span class="has-tip" tabindex="0" title=exact.clone() aria-label=format!("{}, {exact}", format_relative(at, now))>
-                    {format_relative(at, now)}
+                <span class="has-tip" tabindex="0" title=exact.clone() aria-label=format!("{relative}, {exact}")>
+                    {relative.clone()}
                 </span>
+                {address}
             }
                 .into_any()
         }
-        (None, _) => view! { <span class="muted">"Never"</span> }.into_any(),
+        None => view! { <span class="muted">"Never"</span> }.into_any(),
     };
     let status = match (row.revoked_at, row.revoked_by.clone()) {
         (Some(at), by) => view! {
             <span class="badge revoked">"Revoked"</span>
-            <span class="cell-note">
-                {format!("by {} on {}", by.unwrap_or_else(|| "an admin".into()), format_utc(at))}
-            </span>
+            <span class="cell-note">{format!("by {}", by.unwrap_or_else(|| "an admin".into()))}</span>
+            <span class="cell-note">{format!("on {}", format_utc(at))}</span>
         }
         .into_any(),
         (None, _) => view! { <span class="badge active">"Active"</span> }.into_any(),
@@ -271,22 +279,36 @@ fn TokenRowView(row: TokenRow, now: i64, on_revoke: Callback<TokenRow>) -> impl 
         }
         .into_any()
     };
+    // Each cell's caption shows only when the row is a card; screen readers hear the column
+    // header instead, so it is hidden from them.
     view! {
-        <tr class:revoked=row.is_revoked()>
-            <th scope="row" class="cell-name">
+        <tr role="row" class:revoked=row.is_revoked()>
+            <th scope="row" role="rowheader" class="cell-name">
                 {row.name.clone()}
             </th>
-            <td>{row.kind.label()}</td>
-            <td>
-                <code class="hint-code">{masked}</code>
+            <td role="cell">
+                <span class="cell-label" aria-hidden="true">"Type"</span>
+                <div class="cell-value wrap">
+                    {row.kind.label()}
+                    <code class="cell-note hint-code">{masked}</code>
+                </div>
             </td>
-            <td>{row.created_by.clone()}</td>
-            <td>
-                <span title=format_utc(row.created_at)>{format_date(row.created_at)}</span>
+            <td role="cell">
+                <span class="cell-label" aria-hidden="true">"Created"</span>
+                <div class="cell-value">
+                    <span title=format_utc(row.created_at)>{format_date(row.created_at)}</span>
+                    <span class="cell-note">{format!("by {}", row.created_by)}</span>
+                </div>
             </td>
-            <td>{last_used}</td>
-            <td>{status}</td>
-            <td class="cell-actions">{actions}</td>
+            <td role="cell">
+                <span class="cell-label" aria-hidden="true">"Last used"</span>
+                <div class="cell-value">{last_used}</div>
+            </td>
+            <td role="cell">
+                <span class="cell-label" aria-hidden="true">"Status"</span>
+                <div class="cell-value">{status}</div>
+            </td>
+            <td role="cell" class="cell-actions">{actions}</td>
         </tr>
     }
 }

@@ -163,21 +163,23 @@ fn UserTable(
     }
     let page = data.page;
     let shown = data.rows.len();
+    // The email sits under the name, so six columns fit a 1024 px window; narrower, CSS
+    // stacks each row into a card (see `.table-wrap`), and the explicit roles keep it a table
+    // for screen readers that drop the semantics of a table whose display changed.
     view! {
         <div class="table-wrap">
-            <table class="table">
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Email"</th>
-                        <th scope="col">"Type"</th>
-                        <th scope="col">"Role"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Actions"</th>
+            <table class="table" role="table">
+                <thead role="rowgroup">
+                    <tr role="row">
+                        <th scope="col" role="columnheader">"Name"</th>
+                        <th scope="col" role="columnheader">"Type"</th>
+                        <th scope="col" role="columnheader">"Role"</th>
+                        <th scope="col" role="columnheader">"Status"</th>
+                        <th scope="col" role="columnheader">"Created"</th>
+                        <th scope="col" role="columnheader">"Actions"</th>
                     </tr>
                 </thead>
-                <tbody>
+                <tbody role="rowgroup">
                     {data
                         .rows
                         .into_iter()
@@ -217,6 +219,22 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
         danger: active,
         on_select: Callback::new(move |_| on_action.run(Pending::Status(target.clone()))),
     });
+    // A break opportunity before each "@" and ".", so a long address wraps between its parts
+    // rather than inside one.
+    let email = user.email.clone().map(|email| {
+        let mut cuts =
+            email.match_indices(['@', '.']).map(|(i, _)| i).filter(|i| *i > 0).peekable();
+        let first = email[..cuts.peek().copied().unwrap_or(email.len())].to_string();
+        let mut rest = Vec::new();
+        while let Some(at) = cuts.next() {
+            rest.push(email[at..cuts.peek().copied().unwrap_or(email.len())].to_string());
+        }
+        view! {
+            <span class="cell-note">
+                {first} {rest.into_iter().map(|part| view! { <wbr /> {part} }).collect_view()}
+            </span>
+        }
+    });
     let token = user.token.clone().map(|t| {
         let filter = TokenQuery { q: t.name.clone(), status: TokenStatusFilter::All, ..Default::default() };
         let href = format!("{}{}", SettingsTab::Tokens.path(), search_for(&filter));
@@ -226,24 +244,38 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
             </span>
         }
     });
+    // Each cell's caption shows only when the row is a card; screen readers hear the column
+    // header instead, so it is hidden from them.
     view! {
-        <tr>
-            <th scope="row" class="cell-name">
+        <tr role="row">
+            <th scope="row" role="rowheader" class="cell-name">
                 {user.name.clone()}
+                {email}
                 {token}
             </th>
-            <td>{user.email.clone().unwrap_or_default()}</td>
-            <td class="wrap">{user.kind.label()}</td>
-            <td>{user.role.map(|r| r.label()).unwrap_or("—")}</td>
-            <td>
-                <span class="badge" class:active=active class:revoked=!active>
-                    {user.status.label()}
-                </span>
+            <td role="cell">
+                <span class="cell-label" aria-hidden="true">"Type"</span>
+                <div class="cell-value wrap">{user.kind.label()}</div>
             </td>
-            <td>
-                <span title=format_utc(user.created_at)>{format_date(user.created_at)}</span>
+            <td role="cell">
+                <span class="cell-label" aria-hidden="true">"Role"</span>
+                <div class="cell-value">{user.role.map(|r| r.label()).unwrap_or("—")}</div>
             </td>
-            <td class="cell-actions">
+            <td role="cell">
+                <span class="cell-label" aria-hidden="true">"Status"</span>
+                <div class="cell-value">
+                    <span class="badge" class:active=active class:revoked=!active>
+                        {user.status.label()}
+                    </span>
+                </div>
+            </td>
+            <td role="cell">
+                <span class="cell-label" aria-hidden="true">"Created"</span>
+                <div class="cell-value">
+                    <span title=format_utc(user.created_at)>{format_date(user.created_at)}</span>
+                </div>
+            </td>
+            <td role="cell" class="cell-actions">
                 <ActionsMenu label=format!("Actions for {}", user.name) items />
             </td>
         </tr>
