@@ -39,7 +39,7 @@ async fn app_with_site() -> (TestApp, tempfile::TempDir) {
     (app, site)
 }
 
-fn header_of<'a>(res: &'a reqwest::Response, name: header::HeaderName) -> Option<&'a str> {
+fn header_of(res: &reqwest::Response, name: header::HeaderName) -> Option<&str> {
     res.headers().get(name).map(|v| v.to_str().unwrap())
 }
 
