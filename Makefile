@@ -8,11 +8,15 @@ export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: run test setup build lint unit conformance e2e bench
 
+# The site's WASM, JS and CSS named by their content, and brotli and gzip copies of every
+# file of the site, for the server to send as they are (Cargo.toml, hash-file-name).
+RELEASE_BUILD := LEPTOS_HASH_FILES=true cargo leptos build --release --precompress
+
 setup:
 	@scripts/setup.sh
 
 build: setup
-	cargo leptos build --release
+	$(RELEASE_BUILD)
 
 run: build
 	LEPTOS_SITE_ROOT=target/site ./target/release/tokenwell serve
@@ -21,7 +25,7 @@ test:
 	@scripts/setup.sh --test
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
-	cargo leptos build --release
+	$(RELEASE_BUILD)
 	python3 scripts/crash_safety.py target/release/tokenwell
 	$(MAKE) --no-print-directory conformance
 	$(MAKE) --no-print-directory e2e

@@ -41,10 +41,17 @@ impl Application {
             if args.no_migrate { Store::open_existing(url).await } else { Store::open(url).await };
         let store = opened.map_err(|e| e.to_string())?;
         let passwords = Hasher::new().await.map_err(|e| e.to_string())?;
+        // Absolute: leptos resolves a relative name against the executable's directory.
+        let hash_file =
+            std::path::absolute(args.site_root.join("hash.txt")).map_err(|e| e.to_string())?;
         let leptos_options = LeptosOptions::builder()
             .output_name("tokenwell")
             .site_root(args.site_root.to_string_lossy().to_string())
             .site_pkg_dir("pkg")
+            // cargo-leptos `hash-files` names the site's WASM, JS and CSS by their content and
+            // lists the hashes here (Cargo.toml); the shell links those names when it exists.
+            .hash_files(hash_file.is_file())
+            .hash_file(hash_file.to_string_lossy().into())
             .site_addr(address)
             .env(match std::env::var("LEPTOS_ENV").as_deref() {
                 Ok("DEV") | Ok("dev") | Ok("development") => leptos::config::Env::DEV,
@@ -117,7 +124,7 @@ pub fn router(state: AppState, args: &ServeArgs) -> Router {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell));
+        .fallback(http::assets::files_or_page(&state.leptos_options.site_root, context, shell));
     http::wire(pages, state, args)
 }
 

@@ -2,6 +2,7 @@
 //! and the middleware every request passes through.
 
 pub mod api;
+pub mod assets;
 pub mod middleware;
 pub mod serve;
 
