@@ -135,10 +135,11 @@ async function expectNamesWhole(page: Page, what: string) {
   return lines;
 }
 
-/** A table, not cards: every column header is on screen and each row's cells stand side by side. */
-async function expectColumns(page: Page, what: string) {
+/** A table, not cards: the contract's column headers (product.md), every one on screen, and each
+ *  row's cells side by side. */
+async function expectColumns(page: Page, what: string, names: string[]) {
   const headers = page.getByRole('columnheader');
-  expect(await headers.count(), `${what}: columns`).toBeGreaterThan(0);
+  await expect(headers, `${what}: the contract's columns`).toHaveText(names);
   for (const header of await headers.all()) {
     await expect(header, `${what}: column ${await header.textContent()}`).toBeInViewport({ ratio: 1 });
   }
@@ -163,7 +164,7 @@ for (const width of [1024, 1280]) {
       await expect(page.getByRole('row').filter({ hasText: REVOKED }).first()).toContainText('Revoked');
 
       await expectNoSidewaysScroll(page, 'tokens table');
-      await expectColumns(page, 'tokens table');
+      await expectColumns(page, 'tokens table', ['Name', 'Type', 'Token', 'Created by', 'Created', 'Last used', 'Status', 'Actions']);
       await expectActionsOnScreen(page, 'tokens table');
       const lines = await expectNamesWhole(page, 'tokens table');
       expect(lines[FORWARDER], `${FORWARDER} is listed`).toBeGreaterThan(0);
@@ -185,7 +186,7 @@ for (const width of [1024, 1280]) {
       await expect(page.getByRole('rowheader', { name: new RegExp(`^Forwarder: ${FORWARDER}`) })).toBeVisible();
 
       await expectNoSidewaysScroll(page, 'users table');
-      await expectColumns(page, 'users table');
+      await expectColumns(page, 'users table', ['Name', 'Email', 'Type', 'Role', 'Status', 'Created', 'Actions']);
       await expectActionsOnScreen(page, 'users table');
       await expectNamesWhole(page, 'users table');
     });

@@ -202,11 +202,10 @@ fn TokenTable(
     }
     let now = page.now;
     let shown = page.rows.len();
-    // Six columns, each holding what belongs together (the type with the token's hint, the
-    // date with its creator, the last use with its address), fit a 1024 px window. Where the
-    // table is narrower than it needs, CSS stacks each row into a card (see `.table-wrap`);
-    // the explicit roles keep it a table for screen readers that drop the semantics of a
-    // table whose display changed.
+    // The contract's eight columns fit from 1024 px up (below 1280 px the tab navigation moves
+    // above the panel to give them its width). Where the table is narrower than it needs,
+    // CSS stacks each row into a card (see `.table-wrap`); the explicit roles keep it a
+    // table for screen readers that drop the semantics of a table whose display changed.
     view! {
         <div class="table-wrap">
             <table class="table" role="table">
@@ -214,6 +213,8 @@ fn TokenTable(
                     <tr role="row">
                         <th scope="col" role="columnheader">"Name"</th>
                         <th scope="col" role="columnheader">"Type"</th>
+                        <th scope="col" role="columnheader">"Token"</th>
+                        <th scope="col" role="columnheader">"Created by"</th>
                         <th scope="col" role="columnheader">"Created"</th>
                         <th scope="col" role="columnheader">"Last used"</th>
                         <th scope="col" role="columnheader">"Status"</th>
@@ -288,16 +289,22 @@ fn TokenRowView(row: TokenRow, now: i64, on_revoke: Callback<TokenRow>) -> impl 
             </th>
             <td role="cell">
                 <span class="cell-label" aria-hidden="true">"Type"</span>
-                <div class="cell-value wrap">
-                    {row.kind.label()}
-                    <code class="cell-note hint-code">{masked}</code>
+                <div class="cell-value wrap">{row.kind.label()}</div>
+            </td>
+            <td role="cell">
+                <span class="cell-label" aria-hidden="true">"Token"</span>
+                <div class="cell-value">
+                    <code class="hint-code">{masked}</code>
                 </div>
+            </td>
+            <td role="cell">
+                <span class="cell-label" aria-hidden="true">"Created by"</span>
+                <div class="cell-value wrap">{row.created_by.clone()}</div>
             </td>
             <td role="cell">
                 <span class="cell-label" aria-hidden="true">"Created"</span>
                 <div class="cell-value">
                     <span title=format_utc(row.created_at)>{format_date(row.created_at)}</span>
-                    <span class="cell-note">{format!("by {}", row.created_by)}</span>
                 </div>
             </td>
             <td role="cell">

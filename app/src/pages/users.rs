@@ -163,15 +163,16 @@ fn UserTable(
     }
     let page = data.page;
     let shown = data.rows.len();
-    // The email sits under the name, so six columns fit a 1024 px window; narrower, CSS
-    // stacks each row into a card (see `.table-wrap`), and the explicit roles keep it a table
-    // for screen readers that drop the semantics of a table whose display changed.
+    // The contract's seven columns fit from 1024 px up; narrower, CSS stacks each row into a
+    // card (see `.table-wrap`), and the explicit roles keep it a table for screen readers
+    // that drop the semantics of a table whose display changed.
     view! {
         <div class="table-wrap">
             <table class="table" role="table">
                 <thead role="rowgroup">
                     <tr role="row">
                         <th scope="col" role="columnheader">"Name"</th>
+                        <th scope="col" role="columnheader">"Email"</th>
                         <th scope="col" role="columnheader">"Type"</th>
                         <th scope="col" role="columnheader">"Role"</th>
                         <th scope="col" role="columnheader">"Status"</th>
@@ -229,11 +230,7 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
         while let Some(at) = cuts.next() {
             rest.push(email[at..cuts.peek().copied().unwrap_or(email.len())].to_string());
         }
-        view! {
-            <span class="cell-note">
-                {first} {rest.into_iter().map(|part| view! { <wbr /> {part} }).collect_view()}
-            </span>
-        }
+        view! { {first} {rest.into_iter().map(|part| view! { <wbr /> {part} }).collect_view()} }
     });
     let token = user.token.clone().map(|t| {
         let filter = TokenQuery { q: t.name.clone(), status: TokenStatusFilter::All, ..Default::default() };
@@ -250,9 +247,12 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
         <tr role="row">
             <th scope="row" role="rowheader" class="cell-name">
                 {user.name.clone()}
-                {email}
                 {token}
             </th>
+            <td role="cell">
+                <span class="cell-label" aria-hidden="true">"Email"</span>
+                <div class="cell-value wrap">{email}</div>
+            </td>
             <td role="cell">
                 <span class="cell-label" aria-hidden="true">"Type"</span>
                 <div class="cell-value wrap">{user.kind.label()}</div>
