@@ -187,24 +187,46 @@ fn ConfirmView(
         <Modal title alert described_by=Some(described_by) on_close>
             {children()}
             {move || call.other_error.get().map(|error| view! { <ErrorBanner error /> })}
-            <div class="modal-actions">
-                <button
-                    type="button"
-                    class="button secondary"
-                    data-autofocus=alert.then_some("")
-                    on:click=move |_| on_close.run(())
-                >
-                    "Cancel"
-                </button>
-                <button
-                    type="button"
-                    class=if danger { "button danger" } else { "button" }
-                    disabled=move || running.get()
-                    on:click=move |_| call.send.run(())
-                >
-                    {move || if running.get() { pending.clone() } else { confirm.clone() }}
-                </button>
-            </div>
+            <DialogButtons alert on_cancel=on_close running confirm pending danger on_confirm=call.send />
         </Modal>
+    }
+}
+
+/// A dialog's Cancel and its one action, whose text changes while it runs. Without
+/// `on_confirm` the action submits the dialog's form.
+#[component]
+pub fn DialogButtons(
+    /// In a confirmation Cancel takes the focus, so that Enter does not confirm by accident.
+    alert: bool,
+    on_cancel: Callback<()>,
+    running: Signal<bool>,
+    #[prop(into)] confirm: String,
+    #[prop(into)] pending: String,
+    #[prop(optional)] danger: bool,
+    #[prop(optional)] on_confirm: Option<Callback<()>>,
+) -> impl IntoView {
+    view! {
+        <div class="modal-actions">
+            <button
+                type="button"
+                class="button secondary"
+                data-autofocus=alert.then_some("")
+                on:click=move |_| on_cancel.run(())
+            >
+                "Cancel"
+            </button>
+            <button
+                type=if on_confirm.is_some() { "button" } else { "submit" }
+                class=if danger { "button danger" } else { "button" }
+                disabled=move || running.get()
+                on:click=move |_| {
+                    if let Some(confirm) = on_confirm {
+                        confirm.run(());
+                    }
+                }
+            >
+                {move || if running.get() { pending.clone() } else { confirm.clone() }}
+            </button>
+        </div>
     }
 }

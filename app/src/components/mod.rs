@@ -10,6 +10,7 @@ pub mod list;
 pub mod menu;
 pub mod pager;
 pub mod reveal_once;
+pub mod table;
 pub mod url_query;
 
 use leptos::prelude::*;

@@ -5,7 +5,7 @@ use leptos::{prelude::*, server_fn::ServerFn};
 
 use super::{
     action::{call_state, CallState},
-    dialog::Modal,
+    dialog::{DialogButtons, Modal},
     ErrorBanner,
 };
 use crate::error::AppError;
@@ -205,19 +205,7 @@ fn RevealDialogView(
                         <form class="form" on:submit=submit_form novalidate>
                             {children()}
                             {move || call.other_error.get().map(|error| view! { <ErrorBanner error /> })}
-                            <div class="modal-actions">
-                                <button
-                                    type="button"
-                                    class="button secondary"
-                                    data-autofocus=alert.then_some("")
-                                    on:click=move |_| close.run(())
-                                >
-                                    "Cancel"
-                                </button>
-                                <button type="submit" class="button" disabled=move || running.get()>
-                                    {move || if running.get() { pending } else { submit }}
-                                </button>
-                            </div>
+                            <DialogButtons alert on_cancel=close running confirm=submit pending />
                         </form>
                     }
                         .into_any()

@@ -184,6 +184,30 @@ pub fn Tab(tab: SettingsTab) -> impl IntoView {
     }
 }
 
+/// The top of a tab: its heading (where focus lands when a dialog's opener is gone), what
+/// the tab is for, and its main action.
+#[component]
+pub fn TabHeader(
+    heading: &'static str,
+    text: &'static str,
+    action: &'static str,
+    on_action: Callback<()>,
+) -> impl IntoView {
+    view! {
+        <div class="tab-header">
+            <div>
+                <h1 id="page-heading" tabindex="-1">
+                    {heading}
+                </h1>
+                <p class="muted">{text}</p>
+            </div>
+            <button type="button" class="button" on:click=move |_| on_action.run(())>
+                {action}
+            </button>
+        </div>
+    }
+}
+
 /// `/account`: the signed-in user's own password.
 #[component]
 pub fn AccountPage() -> impl IntoView {

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::params::ParamsMap;
 
-use super::settings::{shows_organization, use_current_user, ForViewer};
+use super::settings::{shows_organization, use_current_user, ForViewer, TabHeader};
 use crate::{
     api::tokens::{list_tokens, GenerateToken, RevokeToken},
     components::{
@@ -17,6 +17,7 @@ use crate::{
         menu::{ActionsMenu, MenuItem},
         pager::Pager,
         reveal_once::CreateRevealDialog,
+        table::{Cell, DataTable, EmptyState},
         url_query::{page_param, search_for, UrlQuery},
     },
     model::{
@@ -93,19 +94,12 @@ fn TokensPanel(
     let open_generate = Callback::new(move |_: ()| generating.set(true));
 
     view! {
-        <div class="tab-header">
-            <div>
-                <h1 id="page-heading" tabindex="-1">
-                    "Auth tokens"
-                </h1>
-                <p class="muted">
-                    "Tokens let scripts, the CLI and File Forwarder deployments call Tokenwell. They never expire: revoke the ones you no longer use."
-                </p>
-            </div>
-            <button type="button" class="button" on:click=move |_| generating.set(true)>
-                "Generate Token"
-            </button>
-        </div>
+        <TabHeader
+            heading="Auth tokens"
+            text="Tokens let scripts, the CLI and File Forwarder deployments call Tokenwell. They never expire: revoke the ones you no longer use."
+            action="Generate Token"
+            on_action=open_generate
+        />
 
         <div class="filters" role="search">
             <FilterInput
@@ -176,60 +170,32 @@ fn TokenTable(
             query.q.is_empty() && query.kind.is_none() && query.status == TokenStatusFilter::Active;
         return if unfiltered {
             view! {
-                <div class="empty-state">
-                    <h2>"No active tokens yet"</h2>
-                    <p>
-                        "Generate a token for each script, integration or File Forwarder deployment, and give it a name that says what it is for."
-                    </p>
-                    <button type="button" class="button" on:click=move |_| on_generate.run(())>
-                        "Generate your first token"
-                    </button>
-                </div>
+                <EmptyState
+                    heading="No active tokens yet"
+                    text="Generate a token for each script, integration or File Forwarder deployment, and give it a name that says what it is for."
+                    action=("Generate your first token", "button", on_generate)
+                />
             }
-                .into_any()
+            .into_any()
         } else {
             view! {
-                <div class="empty-state">
-                    <h2>"No tokens match these filters"</h2>
-                    <p>"Try another name, or clear the filters to see every active token."</p>
-                    <button type="button" class="button secondary" on:click=move |_| on_clear.run(())>
-                        "Clear filters"
-                    </button>
-                </div>
+                <EmptyState
+                    heading="No tokens match these filters"
+                    text="Try another name, or clear the filters to see every active token."
+                    action=("Clear filters", "button secondary", on_clear)
+                />
             }
-                .into_any()
+            .into_any()
         };
     }
     let now = page.now;
     let shown = page.rows.len();
     // The contract's eight columns fit from 1024 px up (below 1280 px the tab navigation moves
-    // above the panel to give them its width). Where the table is narrower than it needs,
-    // CSS stacks each row into a card (see `.table-wrap`); the explicit roles keep it a
-    // table for screen readers that drop the semantics of a table whose display changed.
+    // above the panel to give them its width).
     view! {
-        <div class="table-wrap">
-            <table class="table" role="table">
-                <thead role="rowgroup">
-                    <tr role="row">
-                        <th scope="col" role="columnheader">"Name"</th>
-                        <th scope="col" role="columnheader">"Type"</th>
-                        <th scope="col" role="columnheader">"Token"</th>
-                        <th scope="col" role="columnheader">"Created by"</th>
-                        <th scope="col" role="columnheader">"Created"</th>
-                        <th scope="col" role="columnheader">"Last used"</th>
-                        <th scope="col" role="columnheader">"Status"</th>
-                        <th scope="col" role="columnheader">"Actions"</th>
-                    </tr>
-                </thead>
-                <tbody role="rowgroup">
-                    {page
-                        .rows
-                        .into_iter()
-                        .map(|row| view! { <TokenRowView row now on_revoke /> })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
+        <DataTable headers=&["Name", "Type", "Token", "Created by", "Created", "Last used", "Status", "Actions"]>
+            {page.rows.into_iter().map(|row| view! { <TokenRowView row now on_revoke /> }).collect_view()}
+        </DataTable>
         <Pager page=page.page per_page=page.per_page total=page.total shown on_page />
     }
     .into_any()
@@ -238,6 +204,9 @@ fn TokenTable(
 #[component]
 fn TokenRowView(row: TokenRow, now: i64, on_revoke: Callback<TokenRow>) -> impl IntoView {
     let masked = row.masked();
+    let kind = row.kind.label();
+    let created_by = row.created_by.clone();
+    let (created, created_exact) = (format_date(row.created_at), format_utc(row.created_at));
     let last_used = match row.last_used_at {
         Some(at) => {
             let relative = format_relative(at, now);
@@ -280,41 +249,25 @@ fn TokenRowView(row: TokenRow, now: i64, on_revoke: Callback<TokenRow>) -> impl 
         }
         .into_any()
     };
-    // Each cell's caption shows only when the row is a card; screen readers hear the column
-    // header instead, so it is hidden from them.
     view! {
         <tr role="row" class:revoked=row.is_revoked()>
             <th scope="row" role="rowheader" class="cell-name">
                 {row.name.clone()}
             </th>
-            <td role="cell">
-                <span class="cell-label" aria-hidden="true">"Type"</span>
-                <div class="cell-value wrap">{row.kind.label()}</div>
-            </td>
-            <td role="cell">
-                <span class="cell-label" aria-hidden="true">"Token"</span>
-                <div class="cell-value">
-                    <code class="hint-code">{masked}</code>
-                </div>
-            </td>
-            <td role="cell">
-                <span class="cell-label" aria-hidden="true">"Created by"</span>
-                <div class="cell-value wrap">{row.created_by.clone()}</div>
-            </td>
-            <td role="cell">
-                <span class="cell-label" aria-hidden="true">"Created"</span>
-                <div class="cell-value">
-                    <span title=format_utc(row.created_at)>{format_date(row.created_at)}</span>
-                </div>
-            </td>
-            <td role="cell">
-                <span class="cell-label" aria-hidden="true">"Last used"</span>
-                <div class="cell-value">{last_used}</div>
-            </td>
-            <td role="cell">
-                <span class="cell-label" aria-hidden="true">"Status"</span>
-                <div class="cell-value">{status}</div>
-            </td>
+            <Cell label="Type" wrap=true>
+                {kind}
+            </Cell>
+            <Cell label="Token">
+                <code class="hint-code">{masked}</code>
+            </Cell>
+            <Cell label="Created by" wrap=true>
+                {created_by}
+            </Cell>
+            <Cell label="Created">
+                <span title=created_exact>{created}</span>
+            </Cell>
+            <Cell label="Last used">{last_used}</Cell>
+            <Cell label="Status">{status}</Cell>
             <td role="cell" class="cell-actions">{actions}</td>
         </tr>
     }

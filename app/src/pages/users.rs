@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::params::ParamsMap;
 
-use super::settings::{shows_organization, use_current_user, ForViewer};
+use super::settings::{shows_organization, use_current_user, ForViewer, TabHeader};
 use crate::{
     api::users::{list_users, AddUser, ResetPassword, SetUserRole, SetUserStatus},
     components::{
@@ -16,6 +16,7 @@ use crate::{
         menu::{ActionsMenu, MenuItem},
         pager::Pager,
         reveal_once::CreateRevealDialog,
+        table::{Cell, DataTable, EmptyState},
         url_query::{page_param, search_for, UrlQuery},
     },
     model::{
@@ -101,19 +102,12 @@ fn UsersPanel(data: ListData<UserQuery, UserRow>, actions: UserActions) -> impl 
     let on_filter = Callback::new(move |q: String| url.refine(|v| v.q = q, true));
 
     view! {
-        <div class="tab-header">
-            <div>
-                <h1 id="page-heading" tabindex="-1">
-                    "Users"
-                </h1>
-                <p class="muted">
-                    "People who can sign in, and the Forwarder Service Accounts that File Forwarder tokens act as."
-                </p>
-            </div>
-            <button type="button" class="button" on:click=move |_| adding.set(true)>
-                "Add user"
-            </button>
-        </div>
+        <TabHeader
+            heading="Users"
+            text="People who can sign in, and the Forwarder Service Accounts that File Forwarder tokens act as."
+            action="Add user"
+            on_action=Callback::new(move |_| adding.set(true))
+        />
         <div class="filters" role="search">
             <FilterInput
                 id="filter-users"
@@ -153,42 +147,15 @@ fn UserTable(
     on_action: Callback<Pending>,
 ) -> impl IntoView {
     if data.total == 0 {
-        return view! {
-            <div class="empty-state">
-                <h2>"No users match this filter"</h2>
-                <p>"Try part of a name or an email address."</p>
-            </div>
-        }
-        .into_any();
+        return view! { <EmptyState heading="No users match this filter" text="Try part of a name or an email address." /> }
+            .into_any();
     }
     let page = data.page;
     let shown = data.rows.len();
-    // The contract's seven columns fit from 1024 px up; narrower, CSS stacks each row into a
-    // card (see `.table-wrap`), and the explicit roles keep it a table for screen readers
-    // that drop the semantics of a table whose display changed.
     view! {
-        <div class="table-wrap">
-            <table class="table" role="table">
-                <thead role="rowgroup">
-                    <tr role="row">
-                        <th scope="col" role="columnheader">"Name"</th>
-                        <th scope="col" role="columnheader">"Email"</th>
-                        <th scope="col" role="columnheader">"Type"</th>
-                        <th scope="col" role="columnheader">"Role"</th>
-                        <th scope="col" role="columnheader">"Status"</th>
-                        <th scope="col" role="columnheader">"Created"</th>
-                        <th scope="col" role="columnheader">"Actions"</th>
-                    </tr>
-                </thead>
-                <tbody role="rowgroup">
-                    {data
-                        .rows
-                        .into_iter()
-                        .map(|u| view! { <UserRowView user=u on_action /> })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
+        <DataTable headers=&["Name", "Email", "Type", "Role", "Status", "Created", "Actions"]>
+            {data.rows.into_iter().map(|u| view! { <UserRowView user=u on_action /> }).collect_view()}
+        </DataTable>
         <Pager page per_page=data.per_page total=data.total shown on_page />
     }
     .into_any()
@@ -196,6 +163,9 @@ fn UserTable(
 
 #[component]
 fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
+    let (kind, status) = (user.kind.label(), user.status.label());
+    let role = user.role.map(|r| r.label()).unwrap_or("—");
+    let (created, created_exact) = (format_date(user.created_at), format_utc(user.created_at));
     let active = user.status == UserStatus::Active;
     let mut items = Vec::new();
     if user.kind == UserKind::User {
@@ -241,40 +211,27 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
             </span>
         }
     });
-    // Each cell's caption shows only when the row is a card; screen readers hear the column
-    // header instead, so it is hidden from them.
     view! {
         <tr role="row">
             <th scope="row" role="rowheader" class="cell-name">
                 {user.name.clone()}
                 {token}
             </th>
-            <td role="cell">
-                <span class="cell-label" aria-hidden="true">"Email"</span>
-                <div class="cell-value wrap">{email}</div>
-            </td>
-            <td role="cell">
-                <span class="cell-label" aria-hidden="true">"Type"</span>
-                <div class="cell-value wrap">{user.kind.label()}</div>
-            </td>
-            <td role="cell">
-                <span class="cell-label" aria-hidden="true">"Role"</span>
-                <div class="cell-value">{user.role.map(|r| r.label()).unwrap_or("—")}</div>
-            </td>
-            <td role="cell">
-                <span class="cell-label" aria-hidden="true">"Status"</span>
-                <div class="cell-value">
-                    <span class="badge" class:active=active class:revoked=!active>
-                        {user.status.label()}
-                    </span>
-                </div>
-            </td>
-            <td role="cell">
-                <span class="cell-label" aria-hidden="true">"Created"</span>
-                <div class="cell-value">
-                    <span title=format_utc(user.created_at)>{format_date(user.created_at)}</span>
-                </div>
-            </td>
+            <Cell label="Email" wrap=true>
+                {email}
+            </Cell>
+            <Cell label="Type" wrap=true>
+                {kind}
+            </Cell>
+            <Cell label="Role">{role}</Cell>
+            <Cell label="Status">
+                <span class="badge" class:active=active class:revoked=!active>
+                    {status}
+                </span>
+            </Cell>
+            <Cell label="Created">
+                <span title=created_exact>{created}</span>
+            </Cell>
             <td role="cell" class="cell-actions">
                 <ActionsMenu label=format!("Actions for {}", user.name) items />
             </td>
