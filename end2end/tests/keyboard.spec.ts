@@ -30,6 +30,9 @@ test('generate a token, copy it and close, by keyboard alone', async ({ page }) 
   await page.keyboard.press('Enter');
   const value = dialog.getByRole('textbox', { name: 'Token value' });
   await expect(value).toHaveValue(TOKEN_RE);
+  // Still modal after the list behind it reloaded (a page that re-inserts the open <dialog>
+  // leaves it open but no longer modal: Escape and the inert background are gone).
+  expect(await dialog.evaluate((d) => d.matches(':modal'))).toBe(true);
   // The secret replaced the form: focus is on Copy.
   await expect(dialog.getByRole('button', { name: 'Copy' })).toBeFocused();
   await page.keyboard.press('Enter');

@@ -1,7 +1,7 @@
 //! A modal dialog on the platform's `<dialog>`, opened with `showModal()`: the browser
-//! makes the rest of the page inert, keeps Tab inside, puts the dialog in the top layer and
-//! turns Escape into a `cancel` event. We add what it leaves to us: focus on the right
-//! control when it opens, and back on the control that opened it when it goes.
+//! makes the rest of the page inert, puts the dialog in the top layer and turns Escape into
+//! a `cancel` event. We add what it leaves to us: focus on the right control when it opens,
+//! Tab kept among its controls, and focus back on the control that opened it when it goes.
 
 use leptos::{prelude::*, server_fn::ServerFn};
 
