@@ -6,7 +6,7 @@
 // Starts its own server on a fresh SQLite database seeded like end2end/serve.sh, plus TOKENS
 // tokens (default 25) so the table has rows; every wait is bounded.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -25,19 +25,8 @@ const BASE = `http://127.0.0.1:${PORT}`;
 const ADMIN = { email: 'admin@acme.test', password: 'admin password 123' };
 // The whole measurement may not run longer than this.
 const DEADLINE = Date.now() + 15 * 60_000;
-// Chromium as the browser tests start it (end2end/playwright.config.ts).
-const LAUNCH = {
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-    '--disable-quic',
-  ],
-};
+// Chromium as the browser tests start it.
+const LAUNCH = JSON.parse(readFileSync(resolve(root, 'end2end/chromium.json'), 'utf8'));
 
 const dir = mkdtempSync(join(tmpdir(), 'tokenwell-cold-load-'));
 const env = {

@@ -59,11 +59,14 @@ pub struct CallState {
     pub forget: Callback<()>,
 }
 
+/// The call of a dialog being opened: the action's last answer (a previous opening's error
+/// or secret) is forgotten first.
 pub fn call_state<S>(action: ServerAction<S>, input: Callback<(), S>) -> CallState
 where
     S: ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
     S::Output: Clone + Send + Sync + 'static,
 {
+    action.value().set(None);
     let running = action.pending();
     CallState {
         running: Signal::derive(move || running.get()),

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::field::Field;
 use crate::model::Choice;
 
 #[component]
@@ -50,10 +51,7 @@ fn Select(
 ) -> impl IntoView {
     let hint_id = format!("{id}-hint");
     view! {
-        <div class="field">
-            <label for=id class="field-label">
-                {label}
-            </label>
+        <Field id label>
             <select
                 id=id
                 class="input"
@@ -80,6 +78,6 @@ fn Select(
                     .collect_view()}
             </select>
             {hint.map(|text| view! { <p id=hint_id class="hint">{text}</p> })}
-        </div>
+        </Field>
     }
 }

@@ -158,8 +158,6 @@ where
     S::Output: Clone + Send + Sync + 'static,
 {
     let call = call_state(action, input);
-    // A previous opening's answer is not this one's.
-    call.forget.run(());
     let done = Signal::derive(move || action.value().with(|v| matches!(v, Some(Ok(_)))));
     view! { <ConfirmView title alert described_by call done confirm pending danger on_close children /> }
 }

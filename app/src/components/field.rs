@@ -3,6 +3,27 @@
 
 use leptos::prelude::*;
 
+/// A label and its control (`children`: the control, then any hint or error under it).
+#[component]
+pub fn Field(
+    /// The control's id.
+    id: &'static str,
+    label: &'static str,
+    /// Takes the room left in a row of fields (a filter's search box).
+    #[prop(optional)]
+    grow: bool,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="field" class:grow=grow>
+            <label for=id class="field-label">
+                {label}
+            </label>
+            {children()}
+        </div>
+    }
+}
+
 #[component]
 pub fn TextField(
     id: &'static str,
@@ -52,10 +73,7 @@ pub fn TextField(
         });
     }
     view! {
-        <div class="field">
-            <label for=id class="field-label">
-                {label}
-            </label>
+        <Field id label>
             <input
                 id=id
                 class="input"
@@ -76,6 +94,6 @@ pub fn TextField(
             />
             {description.map(|text| view! { <p id=description_id class="hint">{text}</p> })}
             {error.map(|message| view! { <p id=error_id class="field-error">{message}</p> })}
-        </div>
+        </Field>
     }
 }

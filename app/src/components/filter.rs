@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
+use super::field::Field;
+
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
 #[component]
@@ -40,10 +42,7 @@ pub fn FilterInput(
         }
     });
     view! {
-        <div class="field grow">
-            <label for=id class="field-label">
-                {label}
-            </label>
+        <Field id label grow=true>
             <input
                 id=id
                 class="input"
@@ -53,6 +52,6 @@ pub fn FilterInput(
                 prop:value=move || text.get()
                 on:input=on_input
             />
-        </div>
+        </Field>
     }
 }

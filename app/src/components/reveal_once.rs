@@ -142,8 +142,6 @@ where
     S::Output: Clone + Send + Sync + 'static,
 {
     let call = call_state(action, input);
-    // A previous opening's answer is not this one's.
-    call.forget.run(());
     let answer = Signal::derive(move || {
         action.value().with(|v| v.as_ref().and_then(|r| r.as_ref().ok().map(reveal)))
     });
