@@ -106,6 +106,11 @@ pub fn App() -> impl IntoView {
                             view=|| view! { <Tab tab=SettingsTab::Tokens /> }
                             ssr=SsrMode::Async
                         />
+                        <Route
+                            path=StaticSegment(SettingsTab::AuditLog.segment())
+                            view=|| view! { <Tab tab=SettingsTab::AuditLog /> }
+                            ssr=SsrMode::Async
+                        />
                     </ParentRoute>
                     <Route path=StaticSegment(segment(routes::ACCOUNT)) view=AccountPage ssr=SsrMode::Async />
                 </ParentRoute>

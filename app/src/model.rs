@@ -135,6 +135,93 @@ choice! {
     }
 }
 
+choice! {
+    /// Why a token stopped working.
+    pub enum RevokeReason {
+        /// An admin revoked it (`revoked_by` says who).
+        Revoked = ("revoked", "Revoked"),
+        /// An admin regenerated it: a new token with its name replaced it.
+        Regenerated = ("regenerated", "Regenerated"),
+        /// Someone reported its value exposed, through the public exposure report.
+        ReportedExposed = ("reported_exposed", "Reported exposed"),
+    }
+}
+
+choice! {
+    /// What an audit event records. The wire name is what the database and the API hold.
+    pub enum AuditAction {
+        OrganizationCreated = ("organization_created", "Organization created"),
+        SignedIn = ("signed_in", "Signed in"),
+        /// A wrong password (or a disabled account) for an email that has an account.
+        SignInFailed = ("sign_in_failed", "Sign-in failed"),
+        SignedOut = ("signed_out", "Signed out"),
+        PasswordChanged = ("password_changed", "Password changed"),
+        UserAdded = ("user_added", "User added"),
+        RoleChanged = ("role_changed", "Role changed"),
+        UserDisabled = ("user_disabled", "User disabled"),
+        UserEnabled = ("user_enabled", "User enabled"),
+        TokenGenerated = ("token_generated", "Token generated"),
+        TokenRegenerated = ("token_regenerated", "Token regenerated"),
+        TokenRevoked = ("token_revoked", "Token revoked"),
+        TokenReportedExposed = ("token_reported_exposed", "Token reported exposed"),
+        FileUploaded = ("file_uploaded", "File uploaded"),
+    }
+}
+
+choice! {
+    /// Who acted, as the audit log tells them apart.
+    pub enum ActorKind {
+        User = ("user", "User"),
+        Token = ("token", "Token"),
+        /// Someone not signed in: a failed sign-in, an exposure report.
+        Anonymous = ("anonymous", "Anonymous"),
+        /// `tokenwell create-admin` / `create-user` on the server.
+        CommandLine = ("command_line", "Command line"),
+    }
+}
+
+choice! {
+    /// What an audit event's target is.
+    pub enum TargetKind {
+        Organization = ("organization", "Organization"),
+        User = ("user", "User"),
+        Token = ("token", "Token"),
+        File = ("file", "File"),
+    }
+}
+
+/// One row of the Audit log tab. Names are as they were when it happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: i64,
+    pub action: AuditAction,
+    pub actor_kind: ActorKind,
+    /// "Ada"; for a token, its name and its principal's ("ci (token of Ada)").
+    pub actor: String,
+    pub target_kind: Option<TargetKind>,
+    pub target_id: Option<i64>,
+    pub target: Option<String>,
+    /// The client's address, when the event came over the network.
+    pub address: Option<String>,
+    /// A short, secret-free note: "member → admin", "API/CLI token".
+    pub detail: String,
+}
+
+/// What the audit table asks for; mirrors the URL's `?q=&action=&page=`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Part of the actor's or the target's name.
+    pub q: String,
+    pub action: Option<AuditAction>,
+    /// 1-based.
+    pub page: u32,
+}
+
+pub const EVENTS_PER_PAGE: u32 = 25;
+
+pub type AuditPage = Page<AuditEvent>;
+
 /// What "unused" means for the status filter.
 pub const UNUSED_AFTER_SECS: i64 = 90 * 86_400;
 
@@ -220,7 +307,9 @@ pub struct TokenRow {
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
     pub revoked_at: Option<i64>,
+    /// The admin who revoked or regenerated it.
     pub revoked_by: Option<String>,
+    pub revoked_reason: Option<RevokeReason>,
 }
 
 impl TokenRow {
@@ -289,6 +378,13 @@ pub fn format_utc(ts: i64) -> String {
     let secs = ts.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, (secs % 3600) / 60)
+}
+
+/// Formats a Unix time as ISO 8601 with seconds, `2026-11-29T09:33:00Z`, for exports.
+pub fn format_iso(ts: i64) -> String {
+    let (y, m, d) = civil_from_days(ts.div_euclid(86_400));
+    let secs = ts.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Formats a Unix time as a date only: `2026-11-29`.
@@ -376,5 +472,9 @@ mod tests {
         check::<UserStatus>();
         check::<TokenKind>();
         check::<TokenStatusFilter>();
+        check::<RevokeReason>();
+        check::<AuditAction>();
+        check::<ActorKind>();
+        check::<TargetKind>();
     }
 }

@@ -10,6 +10,10 @@ pub const SETTINGS: &str = "/settings";
 /// The signed-in user's own account.
 pub const ACCOUNT: &str = "/account";
 
+/// The Audit log tab's events as a CSV file (with the tab's `?q=&action=`); a download, not
+/// a page, behind the same sign-in.
+pub const AUDIT_CSV: &str = "/settings/audit-log/events.csv";
+
 /// A top-level path's one segment, for the router.
 pub fn segment(path: &'static str) -> &'static str {
     path.trim_start_matches('/')
@@ -20,10 +24,12 @@ pub fn segment(path: &'static str) -> &'static str {
 pub enum SettingsTab {
     Users,
     Tokens,
+    AuditLog,
 }
 
 impl SettingsTab {
-    pub const ALL: [SettingsTab; 2] = [SettingsTab::Users, SettingsTab::Tokens];
+    pub const ALL: [SettingsTab; 3] =
+        [SettingsTab::Users, SettingsTab::Tokens, SettingsTab::AuditLog];
     /// What `/settings` itself shows.
     pub const DEFAULT: SettingsTab = SettingsTab::Tokens;
 
@@ -32,6 +38,7 @@ impl SettingsTab {
         match self {
             SettingsTab::Users => "users",
             SettingsTab::Tokens => "auth-tokens",
+            SettingsTab::AuditLog => "audit-log",
         }
     }
 
@@ -39,6 +46,7 @@ impl SettingsTab {
         match self {
             SettingsTab::Users => "/settings/users",
             SettingsTab::Tokens => "/settings/auth-tokens",
+            SettingsTab::AuditLog => "/settings/audit-log",
         }
     }
 
@@ -47,6 +55,7 @@ impl SettingsTab {
         match self {
             SettingsTab::Users => "Users",
             SettingsTab::Tokens => "Auth tokens",
+            SettingsTab::AuditLog => "Audit log",
         }
     }
 }
@@ -68,7 +77,7 @@ pub fn access(path: &str) -> Option<Access> {
     match path {
         SETUP => Some(Access::Setup),
         LOGIN => Some(Access::SignedOut),
-        "/" | SETTINGS | ACCOUNT => Some(Access::SignedIn),
+        "/" | SETTINGS | ACCOUNT | AUDIT_CSV => Some(Access::SignedIn),
         _ => SettingsTab::ALL.iter().any(|tab| tab.path() == path).then_some(Access::SignedIn),
     }
 }

@@ -124,6 +124,7 @@ pub fn router(state: AppState, args: &ServeArgs) -> Router {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
+        .route(app::routes::AUDIT_CSV, axum::routing::get(http::export::audit_csv))
         .fallback(http::assets::files_or_page(&state.leptos_options.site_root, context, shell));
     http::wire(pages, state, args)
 }

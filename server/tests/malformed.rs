@@ -66,6 +66,21 @@ const ENDPOINTS: &[Endpoint] = &[
         wrong_fields: &[r#"{"id":"1"}"#, r#"{"id":1.5}"#, r#"{"id":null}"#, r#"{"id":[1]}"#],
     },
     Endpoint {
+        path: "/rpc/regenerate_token",
+        encoding: Encoding::Json,
+        wrong_fields: &[r#"{"id":"1"}"#, r#"{"id":1.5}"#, r#"{"id":null}"#, r#"{"id":[1]}"#],
+    },
+    Endpoint {
+        path: "/rpc/list_audit_events",
+        encoding: Encoding::Json,
+        wrong_fields: &[
+            r#"{"query":1}"#,
+            r#"{"query":{"q":1,"action":null,"page":1}}"#,
+            r#"{"query":{"q":"","action":"everything","page":1}}"#,
+            r#"{"query":{"q":"","action":null,"page":-1}}"#,
+        ],
+    },
+    Endpoint {
         path: "/rpc/list_users",
         encoding: Encoding::Json,
         wrong_fields: &[r#"{"q":1,"page":1}"#, r#"{"q":"","page":-1}"#, r#"{"q":""}"#],

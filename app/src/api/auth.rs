@@ -30,13 +30,20 @@ pub async fn setup(
     password: String,
     confirm_password: String,
 ) -> Result<(), AppError> {
-    use crate::server::{auth, session, state, with_status};
+    use crate::server::{auth, client_addr, session, state, with_status};
     with_status(
         async move {
             let state = state()?;
-            let session =
-                auth::setup(&state, &organization, &name, &email, password, &confirm_password)
-                    .await?;
+            let session = auth::setup(
+                &state,
+                &organization,
+                &name,
+                &email,
+                password,
+                &confirm_password,
+                client_addr(),
+            )
+            .await?;
             session::set_cookie(&state, &session)?;
             leptos_axum::redirect("/settings");
             Ok(())
@@ -48,9 +55,10 @@ pub async fn setup(
 /// Ends the session on the server and clears the cookie.
 #[server(prefix = "/rpc", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::server::{as_principal, auth, session};
+    use crate::server::{as_principal, auth, client_addr, session};
     as_principal(|state, principal| async move {
-        auth::sign_out(&state, &principal, session::request_session_hash(&state)).await?;
+        let hash = session::request_session_hash(&state);
+        auth::sign_out(&state, &principal, client_addr(), hash).await?;
         session::clear_cookie(&state)?;
         leptos_axum::redirect("/login");
         Ok(())

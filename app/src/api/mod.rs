@@ -2,6 +2,7 @@
 //! (`crate::server::{auth, tokens, users}`) as the request's principal, and encodes the
 //! answer or the error. All are mounted under `/rpc`.
 
+pub mod audit;
 pub mod auth;
 pub mod tokens;
 pub mod users;

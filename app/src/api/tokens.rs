@@ -17,10 +17,10 @@ pub async fn list_tokens(query: TokenQuery) -> Result<TokenPage, AppError> {
 /// Generates a token. The answer carries the secret, once; it is not cacheable.
 #[server(prefix = "/rpc", endpoint = "generate_token", input = Json)]
 pub async fn generate_token(kind: TokenKind, name: String) -> Result<GeneratedToken, AppError> {
-    use crate::server::{as_principal, no_store, tokens};
+    use crate::server::{as_principal, client_addr, no_store, tokens};
     no_store();
     as_principal(|state, principal| async move {
-        tokens::generate(&state, &principal, kind, &name).await
+        tokens::generate(&state, &principal, client_addr(), kind, &name).await
     })
     .await
 }
@@ -28,7 +28,21 @@ pub async fn generate_token(kind: TokenKind, name: String) -> Result<GeneratedTo
 /// Revokes a token, permanently. Revoking a revoked token changes nothing.
 #[server(prefix = "/rpc", endpoint = "revoke_token", input = Json)]
 pub async fn revoke_token(id: TokenId) -> Result<RevokeOutcome, AppError> {
-    use crate::server::{as_principal, tokens};
-    as_principal(|state, principal| async move { tokens::revoke(&state, &principal, id).await })
-        .await
+    use crate::server::{as_principal, client_addr, tokens};
+    as_principal(|state, principal| async move {
+        tokens::revoke(&state, &principal, client_addr(), id).await
+    })
+    .await
+}
+
+/// Replaces an active token by a new one of the same name, type and principal; the old value
+/// stops working at once. The answer carries the new secret, once; it is not cacheable.
+#[server(prefix = "/rpc", endpoint = "regenerate_token", input = Json)]
+pub async fn regenerate_token(id: TokenId) -> Result<GeneratedToken, AppError> {
+    use crate::server::{as_principal, client_addr, no_store, tokens};
+    no_store();
+    as_principal(|state, principal| async move {
+        tokens::regenerate(&state, &principal, client_addr(), id).await
+    })
+    .await
 }

@@ -18,10 +18,10 @@ pub async fn list_users(q: String, page: u32) -> Result<UserPage, AppError> {
 /// at first sign-in.
 #[server(prefix = "/rpc", endpoint = "add_user", input = Json)]
 pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser, AppError> {
-    use crate::server::{as_principal, no_store, users};
+    use crate::server::{as_principal, client_addr, no_store, users};
     no_store();
     as_principal(|state, principal| async move {
-        users::add(&state, &principal, &name, &email, role).await
+        users::add(&state, &principal, client_addr(), &name, &email, role).await
     })
     .await
 }
@@ -30,21 +30,21 @@ pub async fn add_user(name: String, email: String, role: Role) -> Result<NewUser
 /// choose their own at their next sign-in.
 #[server(prefix = "/rpc", endpoint = "reset_password", input = Json)]
 pub async fn reset_password(id: UserId) -> Result<NewUser, AppError> {
-    use crate::server::{as_principal, no_store, users};
+    use crate::server::{as_principal, client_addr, no_store, users};
     no_store();
-    as_principal(
-        |state, principal| async move { users::reset_password(&state, &principal, id).await },
-    )
+    as_principal(|state, principal| async move {
+        users::reset_password(&state, &principal, client_addr(), id).await
+    })
     .await
 }
 
 /// Changes a person's role; their API/CLI tokens act with it from the next request.
 #[server(prefix = "/rpc", endpoint = "set_user_role", input = Json)]
 pub async fn set_user_role(id: UserId, role: Role) -> Result<UserRow, AppError> {
-    use crate::server::{as_principal, users};
-    as_principal(
-        |state, principal| async move { users::set_role(&state, &principal, id, role).await },
-    )
+    use crate::server::{as_principal, client_addr, users};
+    as_principal(|state, principal| async move {
+        users::set_role(&state, &principal, client_addr(), id, role).await
+    })
     .await
 }
 
@@ -53,11 +53,11 @@ pub async fn set_user_role(id: UserId, role: Role) -> Result<UserRow, AppError> 
 pub async fn set_user_status(id: UserId, active: bool) -> Result<UserRow, AppError> {
     use crate::{
         model::UserStatus,
-        server::{as_principal, users},
+        server::{as_principal, client_addr, users},
     };
     let status = if active { UserStatus::Active } else { UserStatus::Disabled };
     as_principal(|state, principal| async move {
-        users::set_status(&state, &principal, id, status).await
+        users::set_status(&state, &principal, client_addr(), id, status).await
     })
     .await
 }
@@ -70,9 +70,11 @@ pub async fn change_password(
     new: String,
     confirm: String,
 ) -> Result<(), AppError> {
-    use crate::server::{as_principal, auth, session};
+    use crate::server::{as_principal, auth, client_addr, session};
     as_principal(|state, principal| async move {
-        let session = auth::change_password(&state, &principal, current, new, &confirm).await?;
+        let session =
+            auth::change_password(&state, &principal, client_addr(), current, new, &confirm)
+                .await?;
         session::set_cookie(&state, &session)
     })
     .await

@@ -35,6 +35,21 @@ pub fn search_for<Q: UrlQuery>(q: &Q) -> String {
     }
 }
 
+/// The query string for an address the server reads itself (a download), not the router:
+/// each component percent-encoded once.
+pub fn server_search_for<Q: UrlQuery>(q: &Q) -> String {
+    let parts: Vec<String> = q
+        .to_params()
+        .into_iter()
+        .map(|(key, value)| format!("{key}={}", percent_encode(&value, "%25")))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
 /// The `page` parameter: a number from 1, else 1.
 pub fn page_param(params: &ParamsMap) -> u32 {
     params.get("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1)
@@ -45,13 +60,18 @@ pub fn page_param(params: &ParamsMap) -> u32 {
 /// again in `ParamsMap::insert`), so a single `%25` would reach the page as `%` and turn a
 /// filter such as `%41` into `A`. Other characters decode once and then stay as they are.
 pub fn encode_component(s: &str) -> String {
+    percent_encode(s, "%2525")
+}
+
+/// Percent-encodes `s`, writing `%` itself as `percent`.
+fn percent_encode(s: &str, percent: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 out.push(b as char)
             }
-            b'%' => out.push_str("%2525"),
+            b'%' => out.push_str(percent),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -1,6 +1,7 @@
 //! One module per page; `settings` holds the signed-in shell and its parent routes.
 
 pub mod account;
+pub mod audit;
 pub mod login;
 pub mod settings;
 pub mod setup;

@@ -14,7 +14,7 @@ use leptos_router::{
     hooks::use_location,
 };
 
-use super::{account::ChangePassword, tokens::TokensTab, users::UsersTab};
+use super::{account::ChangePassword, audit::AuditLogTab, tokens::TokensTab, users::UsersTab};
 use crate::{
     api::auth::{current_user, Logout},
     components::{
@@ -181,6 +181,7 @@ pub fn Tab(tab: SettingsTab) -> impl IntoView {
     match tab {
         SettingsTab::Users => view! { <UsersTab /> }.into_any(),
         SettingsTab::Tokens => view! { <TokensTab /> }.into_any(),
+        SettingsTab::AuditLog => view! { <AuditLogTab /> }.into_any(),
     }
 }
 
@@ -190,8 +191,10 @@ pub fn Tab(tab: SettingsTab) -> impl IntoView {
 pub fn TabHeader(
     heading: &'static str,
     text: &'static str,
-    action: &'static str,
-    on_action: Callback<()>,
+    /// The tab's main button and what it does; some tabs have none.
+    #[prop(optional)]
+    action: Option<&'static str>,
+    #[prop(optional)] on_action: Option<Callback<()>>,
 ) -> impl IntoView {
     view! {
         <div class="tab-header">
@@ -201,9 +204,22 @@ pub fn TabHeader(
                 </h1>
                 <p class="muted">{text}</p>
             </div>
-            <button type="button" class="button" on:click=move |_| on_action.run(())>
-                {action}
-            </button>
+            {action
+                .map(|action| {
+                    view! {
+                        <button
+                            type="button"
+                            class="button"
+                            on:click=move |_| {
+                                if let Some(run) = on_action {
+                                    run.run(())
+                                }
+                            }
+                        >
+                            {action}
+                        </button>
+                    }
+                })}
         </div>
     }
 }

@@ -6,7 +6,7 @@ use leptos_router::params::ParamsMap;
 
 use super::settings::{shows_organization, use_current_user, ForViewer, TabHeader};
 use crate::{
-    api::tokens::{list_tokens, GenerateToken, RevokeToken},
+    api::tokens::{list_tokens, GenerateToken, RegenerateToken, RevokeToken},
     components::{
         action::field_error,
         choice::EnumSelect,
@@ -21,8 +21,8 @@ use crate::{
         url_query::{page_param, search_for, UrlQuery},
     },
     model::{
-        format_date, format_relative, format_utc, Choice, TokenKind, TokenPage, TokenQuery,
-        TokenRow, TokenStatusFilter, UserQuery,
+        format_date, format_relative, format_utc, Choice, RevokeReason, TokenKind, TokenPage,
+        TokenQuery, TokenRow, TokenStatusFilter, UserQuery,
     },
     routes::SettingsTab,
 };
@@ -63,31 +63,49 @@ impl UrlQuery for TokenQuery {
 /// `ListData::new`).
 #[component]
 pub fn TokensTab() -> impl IntoView {
-    let generate = ServerAction::<GenerateToken>::new();
-    let revoke = ServerAction::<RevokeToken>::new();
+    let actions = TokenActions {
+        generate: ServerAction::new(),
+        regenerate: ServerAction::new(),
+        revoke: ServerAction::new(),
+    };
     let data = ListData::new(
         use_current_user(),
         shows_organization,
-        move || generate.version().get() + revoke.version().get(),
+        move || {
+            actions.generate.version().get()
+                + actions.regenerate.version().get()
+                + actions.revoke.version().get()
+        },
         list_tokens,
     );
     view! {
         <ForViewer shown=shows_organization>
-            <TokensPanel data generate revoke />
+            <TokensPanel data actions />
         </ForViewer>
     }
 }
 
-#[component]
-fn TokensPanel(
-    data: ListData<TokenQuery, TokenRow>,
+/// The tab's changes, each a `ServerAction` the list refreshes after.
+#[derive(Clone, Copy)]
+struct TokenActions {
     generate: ServerAction<GenerateToken>,
+    regenerate: ServerAction<RegenerateToken>,
     revoke: ServerAction<RevokeToken>,
-) -> impl IntoView {
+}
+
+/// What the admin is about to do to a token.
+#[derive(Clone, Debug, PartialEq)]
+enum Pending {
+    Regenerate(TokenRow),
+    Revoke(TokenRow),
+}
+
+#[component]
+fn TokensPanel(data: ListData<TokenQuery, TokenRow>, actions: TokenActions) -> impl IntoView {
     let ListData { url, list } = data;
     let query = url.query;
     let generating = RwSignal::new(false);
-    let revoking = RwSignal::new(None::<TokenRow>);
+    let acting = RwSignal::new(None::<Pending>);
     let set_page = Callback::new(move |page: u32| url.to_page(page));
     let on_filter = Callback::new(move |q: String| url.refine(|v| v.q = q, true));
     let clear_filters = Callback::new(move |_: ()| url.go(TokenQuery::default(), false));
@@ -134,7 +152,7 @@ fn TokensPanel(
                     <TokenTable
                         page
                         query=query.get_untracked()
-                        on_revoke=Callback::new(move |row| revoking.set(Some(row)))
+                        on_action=Callback::new(move |p| acting.set(Some(p)))
                         on_page=set_page
                         on_clear=clear_filters
                         on_generate=open_generate
@@ -144,13 +162,21 @@ fn TokensPanel(
         />
 
         <Show when=move || generating.get()>
-            <GenerateDialog action=generate on_close=Callback::new(move |_| generating.set(false)) />
+            <GenerateDialog action=actions.generate on_close=Callback::new(move |_| generating.set(false)) />
         </Show>
         {move || {
-            revoking
+            acting
                 .get()
-                .map(|token| {
-                    view! { <RevokeDialog token action=revoke on_close=Callback::new(move |_| revoking.set(None)) /> }
+                .map(|pending| {
+                    let on_close = Callback::new(move |_| acting.set(None));
+                    match pending {
+                        Pending::Regenerate(token) => {
+                            view! { <RegenerateDialog token action=actions.regenerate on_close /> }.into_any()
+                        }
+                        Pending::Revoke(token) => {
+                            view! { <RevokeDialog token action=actions.revoke on_close /> }.into_any()
+                        }
+                    }
                 })
         }}
     }
@@ -160,7 +186,7 @@ fn TokensPanel(
 fn TokenTable(
     page: TokenPage,
     query: TokenQuery,
-    on_revoke: Callback<TokenRow>,
+    on_action: Callback<Pending>,
     on_page: Callback<u32>,
     on_clear: Callback<()>,
     on_generate: Callback<()>,
@@ -194,7 +220,7 @@ fn TokenTable(
     // above the panel to give them its width).
     view! {
         <DataTable headers=&["Name", "Type", "Token", "Created by", "Created", "Last used", "Status", "Actions"]>
-            {page.rows.into_iter().map(|row| view! { <TokenRowView row now on_revoke /> }).collect_view()}
+            {page.rows.into_iter().map(|row| view! { <TokenRowView row now on_action /> }).collect_view()}
         </DataTable>
         <Pager page=page.page per_page=page.per_page total=page.total shown on_page />
     }
@@ -202,7 +228,7 @@ fn TokenTable(
 }
 
 #[component]
-fn TokenRowView(row: TokenRow, now: i64, on_revoke: Callback<TokenRow>) -> impl IntoView {
+fn TokenRowView(row: TokenRow, now: i64, on_action: Callback<Pending>) -> impl IntoView {
     let masked = row.masked();
     let kind = row.kind.label();
     let created_by = row.created_by.clone();
@@ -228,26 +254,34 @@ fn TokenRowView(row: TokenRow, now: i64, on_revoke: Callback<TokenRow>) -> impl 
         }
         None => view! { <span class="muted">"Never"</span> }.into_any(),
     };
-    let status = match (row.revoked_at, row.revoked_by.clone()) {
-        (Some(at), by) => view! {
+    let status = match row.revoked_at {
+        Some(at) => view! {
             <span class="badge revoked">"Revoked"</span>
-            <span class="cell-note">{format!("by {}", by.unwrap_or_else(|| "an admin".into()))}</span>
+            <span class="cell-note">{revocation(&row)}</span>
             <span class="cell-note">{format!("on {}", format_utc(at))}</span>
         }
         .into_any(),
-        (None, _) => view! { <span class="badge active">"Active"</span> }.into_any(),
+        None => view! { <span class="badge active">"Active"</span> }.into_any(),
     };
     let actions = if row.is_revoked() {
         view! { <span class="muted" aria-label="No actions">"—"</span> }.into_any()
     } else {
-        let target = row.clone();
-        view! {
-            <ActionsMenu
-                label=format!("Actions for {}", row.name)
-                items=vec![MenuItem { label: "Revoke", danger: true, on_select: Callback::new(move |_| on_revoke.run(target.clone())) }]
-            />
-        }
-        .into_any()
+        let (regenerate, revoke) = (row.clone(), row.clone());
+        let items = vec![
+            MenuItem {
+                label: "Regenerate",
+                danger: false,
+                on_select: Callback::new(move |_| {
+                    on_action.run(Pending::Regenerate(regenerate.clone()))
+                }),
+            },
+            MenuItem {
+                label: "Revoke",
+                danger: true,
+                on_select: Callback::new(move |_| on_action.run(Pending::Revoke(revoke.clone()))),
+            },
+        ];
+        view! { <ActionsMenu label=format!("Actions for {}", row.name) items /> }.into_any()
     };
     view! {
         <tr role="row" class:revoked=row.is_revoked()>
@@ -270,6 +304,16 @@ fn TokenRowView(row: TokenRow, now: i64, on_revoke: Callback<TokenRow>) -> impl 
             <Cell label="Status">{status}</Cell>
             <td role="cell" class="cell-actions">{actions}</td>
         </tr>
+    }
+}
+
+/// Why a revoked token stopped working: "by Ada", "Regenerated by Ada", "Reported exposed".
+fn revocation(row: &TokenRow) -> String {
+    let by = row.revoked_by.as_deref().unwrap_or("an admin");
+    match row.revoked_reason {
+        Some(RevokeReason::Regenerated) => format!("Regenerated by {by}"),
+        Some(RevokeReason::ReportedExposed) => "Reported exposed".to_string(),
+        Some(RevokeReason::Revoked) | None => format!("by {by}"),
     }
 }
 
@@ -370,5 +414,44 @@ fn RevokeDialog(
                     })}
             </div>
         </ConfirmDialog>
+    }
+}
+
+#[component]
+fn RegenerateDialog(
+    token: TokenRow,
+    action: ServerAction<RegenerateToken>,
+    on_close: Callback<()>,
+) -> impl IntoView {
+    let id = token.id;
+    view! {
+        <CreateRevealDialog
+            title="Regenerate token"
+            alert=true
+            described_by="regenerate-description"
+            action
+            input=Callback::new(move |_| RegenerateToken { id })
+            reveal=|g| {
+                (
+                    format!("\u{201c}{}\u{201d} has a new value. The old one no longer works.", g.token.name),
+                    g.secret.clone(),
+                )
+            }
+            secret_label="Token value"
+            warning="Put it where the old value was: the integration's configuration or your secrets manager."
+            submit="Regenerate token"
+            pending="Regenerating…"
+            on_close
+        >
+            <div id="regenerate-description">
+                <p>
+                    "You are about to regenerate the " {token.kind.label()} " " <strong>{format!("\u{201c}{}\u{201d}", token.name)}</strong>
+                    " (" <code>{token.masked()}</code> ")."
+                </p>
+                <p>
+                    "Its current value stops working immediately. A new value with the same name and permissions is shown once; anything that uses the token needs the new value."
+                </p>
+            </div>
+        </CreateRevealDialog>
     }
 }

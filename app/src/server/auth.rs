@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::{
-    db::{NewPerson, StoreError, Unique},
+    db::{Actor, NewPerson, StoreError, Unique},
     error::ServiceError,
     now,
     password::check_new_password,
@@ -12,7 +12,10 @@ use super::{
     session::{self, NewSession},
     AppState,
 };
-use crate::{domain, model::UserId};
+use crate::{
+    domain,
+    model::{AuditAction, OrgId, TargetKind, UserId},
+};
 
 pub const INITIAL_PASSWORD_EXPIRED: &str =
     "This initial password has expired. Ask an admin of your organization to reset your password.";
@@ -32,6 +35,7 @@ pub async fn setup(
     email: &str,
     password: String,
     confirm_password: &str,
+    from: Option<IpAddr>,
 ) -> Result<NewSession, ServiceError> {
     if is_set_up(state).await? {
         return Err(ServiceError::Refused(ALREADY_SET_UP.into()));
@@ -51,7 +55,7 @@ pub async fn setup(
     }
     let hash = state.passwords.hash(password).await?;
     let admin = NewPerson { name: &name, email: &email, password_hash: &hash };
-    let user_id = match state.store.setup_first_admin(&organization, admin, now()).await {
+    let user_id = match state.store.setup_first_admin(&organization, admin, from, now()).await {
         Ok(id) => id,
         Err(StoreError::AlreadySetUp) => return Err(ServiceError::Refused(ALREADY_SET_UP.into())),
         Err(StoreError::Duplicate(Unique::Email)) => {
@@ -60,7 +64,7 @@ pub async fn setup(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user_id = %user_id, "first admin created");
-    start_session(state, user_id).await
+    start_session(state, user_id, None).await
 }
 
 /// Signs in with email and password and starts a session. Every failure gives the same
@@ -107,19 +111,34 @@ pub async fn sign_in(
     };
     if !(matches && active) {
         attempt.failed();
+        // A known account's failures are its organization's to see; unknown addresses are
+        // not recorded (they belong to no organization, and would log what people mistyped).
+        if let Some(r) = &record {
+            let someone = Actor::anonymous(client);
+            let failed = state.store.record_event(
+                r.organization_id,
+                &someone,
+                AuditAction::SignInFailed,
+                Some((TargetKind::User, r.user_id.0, &r.name)),
+                now(),
+            );
+            failed.await?;
+        }
         tracing::info!(?client, "sign-in failed");
         return Err(ServiceError::BadCredentials);
     }
     attempt.succeeded().await;
     // Only someone who knows the password learns that it expired.
     let lifetime = state.security.initial_password_lifetime.as_secs() as i64;
-    if let Some(r) = record.filter(|r| r.must_change_password) {
+    if let Some(r) = record.as_ref().filter(|r| r.must_change_password) {
         if r.password_set_at.is_none_or(|set| now() - set > lifetime) {
             tracing::info!(user_id = %user_id, ?client, "sign-in with an expired initial password");
             return Err(ServiceError::Refused(INITIAL_PASSWORD_EXPIRED.into()));
         }
     }
-    let session = start_session(state, user_id).await?;
+    let signed_in =
+        record.as_ref().map(|r| (r.organization_id, Actor::user(user_id, &r.name, client)));
+    let session = start_session(state, user_id, signed_in).await?;
     tracing::info!(user_id = %user_id, ?client, "signed in");
     Ok(session)
 }
@@ -128,11 +147,13 @@ pub async fn sign_in(
 pub async fn sign_out(
     state: &AppState,
     principal: &Principal,
+    from: Option<IpAddr>,
     session_hash: Option<Vec<u8>>,
 ) -> Result<(), ServiceError> {
     principal.authorize(Action::SignOut)?;
     if let Some(hash) = session_hash {
-        state.store.delete_session(&hash).await?;
+        let by = principal.actor(from);
+        state.store.delete_session(&hash, principal.organization_id(), &by, now()).await?;
     }
     tracing::info!(user_id = %principal.user_id(), "signed out");
     Ok(())
@@ -148,6 +169,7 @@ pub fn whoami(principal: &Principal) -> Result<(), ServiceError> {
 pub async fn change_password(
     state: &AppState,
     principal: &Principal,
+    from: Option<IpAddr>,
     current: String,
     new: String,
     confirm: &str,
@@ -181,15 +203,21 @@ pub async fn change_password(
         return Err(ServiceError::validation("confirm", "The two passwords do not match."));
     }
     let hash = state.passwords.hash(new).await?;
-    state.store.set_password(viewer.user_id, &hash, now()).await?;
-    let session = start_session(state, viewer.user_id).await?;
+    state.store.set_password(viewer.organization_id, &principal.actor(from), &hash, now()).await?;
+    let session = start_session(state, viewer.user_id, None).await?;
     tracing::info!(user_id = %viewer.user_id, "password changed");
     Ok(session)
 }
 
-async fn start_session(state: &AppState, user_id: UserId) -> Result<NewSession, ServiceError> {
+/// Starts a session for `user_id`; with `signed_in`, recorded as "Signed in" by that actor.
+async fn start_session(
+    state: &AppState,
+    user_id: UserId,
+    signed_in: Option<(OrgId, Actor)>,
+) -> Result<NewSession, ServiceError> {
     let (value, hash) = session::new_session_id()?;
     let absolute = state.security.session_absolute.as_secs() as i64;
-    state.store.create_session(&hash, user_id, now(), absolute).await?;
+    let signed_in = signed_in.as_ref().map(|(org, actor)| (*org, actor));
+    state.store.create_session(&hash, user_id, now(), absolute, signed_in).await?;
     Ok(NewSession(value))
 }

@@ -1,8 +1,10 @@
 //! Files ingested through the API: who may upload and list them, their names, the
 //! organization's quota, and their records. Receiving the bytes is the HTTP layer's work.
 
+use std::net::IpAddr;
+
 use super::{
-    db::{FileRecord, NewFile},
+    db::{Actor, FileRecord, NewFile},
     error::ServiceError,
     now,
     principal::{Action, Principal},
@@ -30,18 +32,24 @@ pub async fn list(
 #[derive(Debug)]
 pub struct Upload {
     organization_id: OrgId,
+    by: Actor,
     principal_id: UserId,
     token_id: TokenId,
     name: FileName,
 }
 
-pub fn start_upload(principal: &Principal, name: &str) -> Result<Upload, ServiceError> {
+pub fn start_upload(
+    principal: &Principal,
+    from: Option<IpAddr>,
+    name: &str,
+) -> Result<Upload, ServiceError> {
     principal.authorize(Action::UploadFile)?;
     // Files arrive through the API only: a token ingests them.
     let token_id = principal.token_id().ok_or(ServiceError::Forbidden(Action::UploadFile))?;
     let name = FileName::parse(name).map_err(|m| ServiceError::validation("name", m))?;
     Ok(Upload {
         organization_id: principal.organization_id(),
+        by: principal.actor(from),
         principal_id: principal.user_id(),
         token_id,
         name,
@@ -67,6 +75,7 @@ impl Upload {
             .store
             .insert_file(
                 self.organization_id,
+                &self.by,
                 NewFile {
                     name: self.name.as_str(),
                     size: size as i64,

@@ -6,6 +6,7 @@
 //! it may act, calls the store and logs. Server functions (`crate::api`) and the HTTP API's
 //! handlers are doors around them: decode, call one service function, encode.
 
+pub mod audit;
 pub mod auth;
 pub mod db;
 pub mod error;

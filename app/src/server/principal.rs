@@ -6,7 +6,13 @@
 
 use std::net::IpAddr;
 
-use super::{db::TokenAuth, error::ServiceError, now, token_secret::TokenSecret, AppState};
+use super::{
+    db::{Actor, TokenAuth},
+    error::ServiceError,
+    now,
+    token_secret::TokenSecret,
+    AppState,
+};
 use crate::model::{OrgId, Role, TokenId, TokenKind, UserId, Viewer};
 
 /// The caller of a request.
@@ -28,6 +34,8 @@ pub enum Action {
     ListTokens,
     GenerateToken,
     RevokeToken,
+    /// Replace a token by a new one of the same name and principal.
+    RegenerateToken,
     ListUsers,
     AddUser,
     ChangeUserRole,
@@ -36,16 +44,19 @@ pub enum Action {
     ResetPassword,
     UploadFile,
     ListFiles,
+    /// Read or export the audit log.
+    ListAuditEvents,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 15] = [
         Action::WhoAmI,
         Action::SignOut,
         Action::ChangeOwnPassword,
         Action::ListTokens,
         Action::GenerateToken,
         Action::RevokeToken,
+        Action::RegenerateToken,
         Action::ListUsers,
         Action::AddUser,
         Action::ChangeUserRole,
@@ -53,6 +64,7 @@ impl Action {
         Action::ResetPassword,
         Action::UploadFile,
         Action::ListFiles,
+        Action::ListAuditEvents,
     ];
 
     /// What the action is, to complete "may not …" (the API's 403 says
@@ -62,7 +74,10 @@ impl Action {
             Action::WhoAmI => "identify itself",
             Action::SignOut => "sign out",
             Action::ChangeOwnPassword => "change a password",
-            Action::ListTokens | Action::GenerateToken | Action::RevokeToken => "manage tokens",
+            Action::ListTokens
+            | Action::GenerateToken
+            | Action::RevokeToken
+            | Action::RegenerateToken => "manage tokens",
             Action::ListUsers
             | Action::AddUser
             | Action::ChangeUserRole
@@ -70,6 +85,7 @@ impl Action {
             | Action::ResetPassword => "manage users",
             Action::UploadFile => "ingest files",
             Action::ListFiles => "list files",
+            Action::ListAuditEvents => "read the audit log",
         }
     }
 }
@@ -112,7 +128,11 @@ fn rule(action: Action) -> Rule {
     let (session, api_token, forwarder_token) = match action {
         Action::WhoAmI => (AnyRole, AnyRole, true),
         Action::SignOut | Action::ChangeOwnPassword => (AnyRole, Nobody, false),
-        Action::ListTokens | Action::GenerateToken | Action::RevokeToken => (Admins, Admins, false),
+        Action::ListTokens
+        | Action::GenerateToken
+        | Action::RevokeToken
+        | Action::RegenerateToken
+        | Action::ListAuditEvents => (Admins, Admins, false),
         Action::ListUsers
         | Action::AddUser
         | Action::ChangeUserRole
@@ -141,6 +161,20 @@ impl Principal {
         match self {
             Principal::Session(viewer) => viewer.user_id,
             Principal::Token(auth) => auth.principal_id,
+        }
+    }
+
+    /// This caller as the audit log records it, acting from `from`.
+    pub fn actor(&self, from: Option<IpAddr>) -> Actor {
+        match self {
+            Principal::Session(viewer) => Actor::user(viewer.user_id, &viewer.name, from),
+            Principal::Token(auth) => Actor::token(
+                auth.token_id,
+                &auth.token_name,
+                auth.principal_id,
+                &auth.principal_name,
+                from,
+            ),
         }
     }
 
@@ -285,13 +319,14 @@ mod tests {
     /// The contract, written out cell by cell. Columns: sessions of an admin, a member and a
     /// read-only user; the same three still on an initial password; API/CLI tokens of an
     /// admin, a member and a read-only user; a File Forwarder token.
-    const CONTRACT: [(Action, [bool; 10]); 13] = [
+    const CONTRACT: [(Action, [bool; 10]); 15] = [
         (Action::WhoAmI, [Y, Y, Y, Y, Y, Y, Y, Y, Y, Y]),
         (Action::SignOut, [Y, Y, Y, Y, Y, Y, N, N, N, N]),
         (Action::ChangeOwnPassword, [Y, Y, Y, Y, Y, Y, N, N, N, N]),
         (Action::ListTokens, [Y, N, N, N, N, N, Y, N, N, N]),
         (Action::GenerateToken, [Y, N, N, N, N, N, Y, N, N, N]),
         (Action::RevokeToken, [Y, N, N, N, N, N, Y, N, N, N]),
+        (Action::RegenerateToken, [Y, N, N, N, N, N, Y, N, N, N]),
         (Action::ListUsers, [Y, N, N, N, N, N, N, N, N, N]),
         (Action::AddUser, [Y, N, N, N, N, N, N, N, N, N]),
         (Action::ChangeUserRole, [Y, N, N, N, N, N, N, N, N, N]),
@@ -299,6 +334,7 @@ mod tests {
         (Action::ResetPassword, [Y, N, N, N, N, N, N, N, N, N]),
         (Action::UploadFile, [N, N, N, N, N, N, Y, Y, N, Y]),
         (Action::ListFiles, [N, N, N, N, N, N, Y, Y, Y, N]),
+        (Action::ListAuditEvents, [Y, N, N, N, N, N, Y, N, N, N]),
     ];
 
     #[test]

@@ -37,6 +37,8 @@ use crate::model::UserId;
 pub const PAIR_LIMIT: u32 = 5;
 pub const ADDRESS_LIMIT: u32 = 20;
 pub const PASSWORD_CHANGE_LIMIT: u32 = 5;
+/// Exposure reports one client address (an IPv6 /64) may send in a window.
+pub const EXPOSURE_REPORT_LIMIT: u32 = 30;
 /// "This email is taken" answers one admin may get in a window.
 pub const EMAIL_PROBE_LIMIT: u32 = 10;
 /// Account-wide failures after which attempts are spaced out.
@@ -193,6 +195,14 @@ impl LoginThrottle {
     /// [`Attempt::abandon`] when the email turns out to be free.
     pub async fn reserve_email_probe(&self, user: UserId) -> Result<Attempt, ReserveError> {
         self.reserve_one(format!("email-probe:{user}"), EMAIL_PROBE_LIMIT).await
+    }
+
+    /// Counts one exposure report from `addr`; every report counts, whatever it held.
+    pub async fn reserve_exposure_report(&self, addr: Option<IpAddr>) -> Result<(), ReserveError> {
+        let address = addr.map_or_else(|| "unknown".to_string(), |a| address_group(a).to_string());
+        self.reserve_one(format!("exposure-report:{address}"), EXPOSURE_REPORT_LIMIT)
+            .await
+            .map(Attempt::failed)
     }
 
     async fn reserve_one(&self, key: String, limit: u32) -> Result<Attempt, ReserveError> {

@@ -1,6 +1,8 @@
 //! The organization's people and service accounts: listing, adding, changing role and
 //! status, resetting a password; and the command line's `create-admin` / `create-user`.
 
+use std::net::IpAddr;
+
 use super::{
     db::{NewPerson, StoreError, Unique},
     error::ServiceError,
@@ -34,6 +36,7 @@ pub async fn list(
 pub async fn add(
     state: &AppState,
     principal: &Principal,
+    from: Option<IpAddr>,
     name: &str,
     email: &str,
     role: Role,
@@ -53,7 +56,7 @@ pub async fn add(
         .store
         .add_user(
             principal.organization_id(),
-            actor,
+            &principal.actor(from),
             NewPerson { name: &name, email: &email, password_hash: &hash },
             role,
             now(),
@@ -86,14 +89,16 @@ pub async fn add(
 pub async fn reset_password(
     state: &AppState,
     principal: &Principal,
+    from: Option<IpAddr>,
     id: UserId,
 ) -> Result<NewUser, ServiceError> {
     principal.authorize(Action::ResetPassword)?;
     let password = initial_password()?;
     let hash = state.passwords.hash(password.clone()).await?;
     let actor = principal.user_id();
+    let by = principal.actor(from);
     let user =
-        state.store.reset_password(principal.organization_id(), actor, id, &hash, now()).await?;
+        state.store.reset_password(principal.organization_id(), &by, id, &hash, now()).await?;
     tracing::info!(user_id = %id, by = %actor, "password reset");
     Ok(NewUser { user, initial_password: password })
 }
@@ -102,12 +107,14 @@ pub async fn reset_password(
 pub async fn set_role(
     state: &AppState,
     principal: &Principal,
+    from: Option<IpAddr>,
     id: UserId,
     role: Role,
 ) -> Result<UserRow, ServiceError> {
     principal.authorize(Action::ChangeUserRole)?;
     let actor = principal.user_id();
-    let user = state.store.set_role(principal.organization_id(), actor, id, role).await?;
+    let by = principal.actor(from);
+    let user = state.store.set_role(principal.organization_id(), &by, id, role, now()).await?;
     tracing::info!(user_id = %id, by = %actor, role = role.as_str(), "role changed");
     Ok(user)
 }
@@ -116,12 +123,14 @@ pub async fn set_role(
 pub async fn set_status(
     state: &AppState,
     principal: &Principal,
+    from: Option<IpAddr>,
     id: UserId,
     status: UserStatus,
 ) -> Result<UserRow, ServiceError> {
     principal.authorize(Action::SetUserStatus)?;
     let actor = principal.user_id();
-    let user = state.store.set_status(principal.organization_id(), actor, id, status).await?;
+    let by = principal.actor(from);
+    let user = state.store.set_status(principal.organization_id(), &by, id, status, now()).await?;
     tracing::info!(user_id = %id, by = %actor, status = status.as_str(), "user status changed");
     Ok(user)
 }

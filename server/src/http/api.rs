@@ -8,9 +8,12 @@ use std::{future::poll_fn, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
 use app::{
     domain,
     error::AppError,
-    model::{Choice, TokenId, TokenKind, TokenQuery, TokenRow, TokenStatusFilter},
+    model::{
+        AuditAction, AuditEvent, AuditQuery, Choice, TokenId, TokenKind, TokenQuery, TokenRow,
+        TokenStatusFilter,
+    },
     server::{
-        auth,
+        audit, auth,
         db::FileRecord,
         error::ServiceError,
         files,
@@ -27,7 +30,7 @@ use axum::{
     },
     http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::{delete, get},
+    routing::{delete, get, post},
     Extension, Json, Router,
 };
 use serde::{Deserialize, Serialize};
@@ -78,6 +81,9 @@ pub fn router(config: ApiConfig) -> Router<AppState> {
         .route("/files", get(list_files).post(upload_file))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
+        .route("/tokens/{id}/regenerate", post(regenerate_token))
+        .route("/credentials/revoke", post(report_exposed))
+        .route("/audit-events", get(list_audit_events))
         .route("/openapi.json", get(openapi))
         .layer(Extension(Arc::new(uploads)))
 }
@@ -454,8 +460,8 @@ async fn upload_file(
     let Ok(Query(params)) = params else {
         return Err(ApiError::bad_request("Give the file's name as ?name=…"));
     };
-    let upload =
-        files::start_upload(&caller.principal, &params.name).map_err(|e| caller.fail(e))?;
+    let upload = files::start_upload(&caller.principal, caller.addr, &params.name)
+        .map_err(|e| caller.fail(e))?;
     let config = &uploads.config;
     let declared: Option<u64> = headers
         .get(header::CONTENT_LENGTH)
@@ -661,7 +667,11 @@ pub struct ApiToken {
     created_at: i64,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
+    /// The admin who revoked or regenerated it.
     revoked_by: Option<String>,
+    /// Why it is revoked: `revoked` (by an admin), `regenerated`, or `reported_exposed`.
+    #[schema(value_type = Option<String>, example = "regenerated")]
+    revoked_reason: Option<&'static str>,
 }
 
 impl From<TokenRow> for ApiToken {
@@ -676,6 +686,7 @@ impl From<TokenRow> for ApiToken {
             last_used_at: t.last_used_at,
             revoked_at: t.revoked_at,
             revoked_by: t.revoked_by,
+            revoked_reason: t.revoked_reason.map(Choice::as_str),
         }
     }
 }
@@ -783,14 +794,214 @@ async fn create_token(
         ),
     })?;
     // The name is checked as the console checks it (`TokenName::parse`): a 400 naming the rule.
-    let generated = tokens::generate(&state, &caller.principal, body.kind.into(), &body.name)
-        .await
-        .map_err(|e| caller.fail(e))?;
-    let body =
-        CreatedToken { token: generated.token.clone().into(), secret: generated.secret.clone() };
+    let generated =
+        tokens::generate(&state, &caller.principal, caller.addr, body.kind.into(), &body.name)
+            .await
+            .map_err(|e| caller.fail(e))?;
+    Ok(created(generated))
+}
+
+/// 201 with the new token and its secret, not cacheable.
+fn created(generated: app::model::GeneratedToken) -> Response {
+    let body = CreatedToken { token: generated.token.into(), secret: generated.secret };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
+}
+
+/// Replaces an active token by a new one with the same name, type and principal (a File
+/// Forwarder token keeps its Forwarder Service Account). The old value stops working at
+/// once; the new secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/regenerate", tag = "tokens",
+    params(("id" = i64, Path, description = "An active token's id. Another organization's token is not found.")),
+    responses((status = 201, description = "Regenerated; the new secret is in this answer only.", body = CreatedToken,
+               headers(("Cache-Control" = String, description = "`no-store`"))),
+              (status = 401, description = "Bad or missing token.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 403, description = "Only admins' API/CLI tokens may manage tokens.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 404, description = "No such active token in this organization.", body = ErrorBody),
+              (status = 500, description = "Server error; the message carries a reference.", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn regenerate_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.authorize(Action::RegenerateToken)?;
+    let id = TokenId(id.parse().map_err(|_| caller.fail(ServiceError::NotFound))?);
+    let generated = tokens::regenerate(&state, &caller.principal, caller.addr, id)
+        .await
+        .map_err(|e| caller.fail(e))?;
+    Ok(created(generated))
+}
+
+// ---------- exposure reports ----------
+
+#[derive(Deserialize, ToSchema)]
+pub struct ExposureReport {
+    /// Token values found where they should not be (at most 100). Each active one is
+    /// revoked; anything else is ignored.
+    #[schema(max_items = 100, example = json!(["twa_…"]))]
+    credentials: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExposureReceipt {
+    /// Always `accepted`: the answer never says whether a credential was real.
+    status: &'static str,
+}
+
+/// Reports exposed tokens, without authentication: anyone who finds a Tokenwell token in
+/// public code or a log sends it here, and each active one is revoked at once and recorded
+/// in its organization's audit log with the reporter's address. The answer is the same
+/// whatever the credentials were. Throttled per client address.
+#[utoipa::path(post, path = "/api/v1/credentials/revoke", tag = "tokens", request_body = ExposureReport,
+    responses((status = 202, description = "Received; every active token in it is revoked. The same answer for any credentials.", body = ExposureReceipt),
+              (status = 400, description = "Not JSON of this shape.", body = ErrorBody),
+              (status = 413, description = "More than 100 credentials, or a body over 64 KiB.", body = ErrorBody),
+              (status = 415, description = "The body is not declared as JSON.", body = ErrorBody),
+              (status = 429, description = "Too many reports from this address; see Retry-After.", body = ErrorBody,
+               headers(("Retry-After" = String))),
+              (status = 500, description = "Server error; the message carries a reference.", body = ErrorBody)))]
+async fn report_exposed(
+    State(state): State<AppState>,
+    parts: Parts,
+    body: Result<Json<ExposureReport>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let client = parts.extensions.get::<ClientAddr>().map(|a| a.0);
+    let request_id =
+        parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
+    // Every report counts, well-formed or not.
+    if let Err(e) = state.throttle.reserve_exposure_report(client).await {
+        return match ServiceError::from(e) {
+            ServiceError::Throttled { minutes } => {
+                let mut response = ApiError {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    code: "too_many_requests",
+                    message: AppError::Throttled { minutes }.to_string(),
+                }
+                .into_response();
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(minutes * 60));
+                Ok(response)
+            }
+            other => Err(ApiError::internal(&request_id, other)),
+        };
+    }
+    let Json(body) = body.map_err(|e| match e {
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::unsupported_media_type("Send JSON, as Content-Type: application/json.")
+        }
+        e if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(format!(
+            "Request bodies may be at most {} bytes.",
+            crate::http::RPC_BODY_LIMIT
+        )),
+        _ => ApiError::bad_request("Send JSON: {\"credentials\": [\"twa_…\", …]}."),
+    })?;
+    if body.credentials.len() > tokens::REPORT_MAX {
+        return Err(ApiError::too_large(format!(
+            "Report at most {} credentials at once.",
+            tokens::REPORT_MAX
+        )));
+    }
+    tokens::report_exposed(&state, client, &body.credentials)
+        .await
+        .map_err(|e| ApiError::internal(&request_id, e))?;
+    Ok((StatusCode::ACCEPTED, Json(ExposureReceipt { status: "accepted" })).into_response())
+}
+
+// ---------- audit events ----------
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditListParams {
+    /// Part of the actor's or the target's name.
+    #[param(max_length = 200, nullable = false)]
+    q: Option<String>,
+    /// One action's events: `organization_created`, `signed_in`, `sign_in_failed`,
+    /// `signed_out`, `password_changed`, `user_added`, `role_changed`, `user_disabled`,
+    /// `user_enabled`, `token_generated`, `token_regenerated`, `token_revoked`,
+    /// `token_reported_exposed`, `file_uploaded`.
+    #[param(nullable = false)]
+    action: Option<String>,
+    /// 1-based page number; 1 when absent. Past the last page, the last page is shown.
+    #[param(minimum = 1, nullable = false)]
+    page: Option<i32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiAuditEvent {
+    id: i64,
+    /// Unix seconds.
+    at: i64,
+    /// The action's name, as in the `action` filter.
+    action: &'static str,
+    /// `user`, `token`, `anonymous` or `command_line`.
+    actor_type: &'static str,
+    /// The actor's name at that moment; for a token, its name and its principal's.
+    actor: String,
+    /// `organization`, `user`, `token` or `file`.
+    target_type: Option<&'static str>,
+    target_id: Option<i64>,
+    target: Option<String>,
+    /// The client's address.
+    address: Option<String>,
+    detail: String,
+}
+
+impl From<AuditEvent> for ApiAuditEvent {
+    fn from(e: AuditEvent) -> ApiAuditEvent {
+        ApiAuditEvent {
+            id: e.id,
+            at: e.at,
+            action: e.action.as_str(),
+            actor_type: e.actor_kind.as_str(),
+            actor: e.actor,
+            target_type: e.target_kind.map(Choice::as_str),
+            target_id: e.target_id,
+            target: e.target,
+            address: e.address,
+            detail: e.detail,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventList {
+    events: Vec<ApiAuditEvent>,
+    total: u64,
+    page: u32,
+    per_page: u32,
+}
+
+/// The organization's audit log, newest first. Admins' API/CLI tokens only.
+#[utoipa::path(get, path = "/api/v1/audit-events", tag = "audit", params(AuditListParams),
+    responses((status = 200, description = "One page of events.", body = AuditEventList),
+              (status = 400, description = "A bad filter, action or page number.", body = ErrorBody),
+              (status = 401, description = "Bad or missing token.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 403, description = "Only admins' API/CLI tokens may read the audit log.", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+              (status = 500, description = "Server error; the message carries a reference.", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_audit_events(
+    caller: Caller,
+    State(state): State<AppState>,
+    params: Result<Query<AuditListParams>, QueryRejection>,
+) -> Result<Json<AuditEventList>, ApiError> {
+    caller.authorize(Action::ListAuditEvents)?;
+    let Query(p) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let action = match p.action.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(name) => Some(
+            AuditAction::parse(name)
+                .ok_or_else(|| ApiError::bad_request(format!("Unknown action {name:?}.")))?,
+        ),
+    };
+    let query = AuditQuery { q: p.q.unwrap_or_default(), action, page: page_number(p.page)? };
+    let page = audit::list(&state, &caller.principal, &query).await.map_err(|e| caller.fail(e))?;
+    Ok(Json(AuditEventList {
+        events: page.rows.into_iter().map(Into::into).collect(),
+        total: page.total,
+        page: page.page,
+        per_page: page.per_page,
+    }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -817,8 +1028,9 @@ async fn revoke_token(
     caller.authorize(Action::RevokeToken)?;
     // An id that is not a number names no token.
     let id = TokenId(id.parse().map_err(|_| caller.fail(ServiceError::NotFound))?);
-    let outcome =
-        tokens::revoke(&state, &caller.principal, id).await.map_err(|e| caller.fail(e))?;
+    let outcome = tokens::revoke(&state, &caller.principal, caller.addr, id)
+        .await
+        .map_err(|e| caller.fail(e))?;
     Ok(Json(RevokedToken { token: outcome.token.into(), revoked_now: outcome.revoked_now }))
 }
 
@@ -827,9 +1039,11 @@ async fn revoke_token(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tokenwell API", version = "1", description = "Authenticate with `Authorization: Bearer <token>`."),
-    paths(whoami, upload_file, list_files, list_tokens, create_token, revoke_token),
+    paths(whoami, upload_file, list_files, list_tokens, create_token, revoke_token, regenerate_token,
+          report_exposed, list_audit_events),
     components(schemas(ErrorBody, ErrorDetail, WhoAmI, OrganizationInfo, TokenInfo, PrincipalInfo, FileInfo, FileList,
-                       TokenType, ApiToken, TokenList, CreateTokenRequest, CreatedToken, RevokedToken)),
+                       TokenType, ApiToken, TokenList, CreateTokenRequest, CreatedToken, RevokedToken,
+                       ExposureReport, ExposureReceipt, ApiAuditEvent, AuditEventList)),
     modifiers(&BearerAuth, &NamePatterns)
 )]
 pub struct ApiDoc;

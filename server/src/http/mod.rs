@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod export;
 pub mod middleware;
 pub mod serve;
 

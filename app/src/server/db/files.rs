@@ -1,7 +1,10 @@
 //! Files ingested through the API: their records (the bytes live on disk).
 
-use super::{read_db, transaction, Store, StoreError};
-use crate::model::{FileId, OrgId, Page, TokenId, UserId};
+use super::{
+    audit::{record_event, Actor, Event},
+    read_db, transaction, Store, StoreError,
+};
+use crate::model::{AuditAction, FileId, OrgId, Page, TargetKind, TokenId, UserId};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct FileRecord {
@@ -27,15 +30,17 @@ impl Store {
     /// Records a file unless it would take the organization's files over `quota_bytes`
     /// (`None`). The writers of one organization take turns (`transaction!`'s lock), so
     /// concurrent uploads cannot both slip under the quota.
+    /// Recorded as "File uploaded" by `by` (the token).
     pub async fn insert_file(
         &self,
         organization: OrgId,
+        by: &Actor,
         file: NewFile<'_>,
         now: i64,
         quota_bytes: u64,
     ) -> Result<Option<FileRecord>, StoreError> {
         let id: Option<FileId> = transaction!(self, lock = organization, tx => {
-            sqlx::query_scalar(
+            let id: Option<FileId> = sqlx::query_scalar(
                 "INSERT INTO files (organization_id, name, size, sha256, token_id, principal_id, created_at) \
                  SELECT $1, $2, $3, $4, $5, $6, $7 \
                  WHERE (SELECT coalesce(sum(size), 0) FROM files WHERE organization_id = $1) + $3 <= $8 \
@@ -50,7 +55,14 @@ impl Store {
             .bind(now)
             .bind(i64::try_from(quota_bytes).unwrap_or(i64::MAX))
             .fetch_optional(&mut *tx)
-            .await?
+            .await?;
+            if let Some(id) = id {
+                let event = Event::new(AuditAction::FileUploaded)
+                    .on(TargetKind::File, id.0, file.name)
+                    .detail(format!("{} bytes", file.size));
+                record_event!(&mut *tx, organization, by, event, now)?;
+            }
+            id
         });
         Ok(id.map(|id| FileRecord {
             id,
@@ -105,7 +117,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{fresh_store, org_of, person};
+    use super::super::test_support::{by, fresh_store, org_of, person};
     use super::*;
     use crate::{
         domain::TokenName,
@@ -116,7 +128,8 @@ mod tests {
     #[tokio::test]
     async fn the_quota_counts_every_file_of_the_organization_and_refuses_the_one_beyond_it() {
         let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
         let bob = store
             .create_user("Globex", person("Bob", "bob@globex.test"), Role::Admin, 0)
             .await
@@ -124,13 +137,14 @@ mod tests {
         let (org, other_org) = (org_of(&store, ada).await, org_of(&store, bob).await);
         let name = |n: &str| TokenName::parse(n).unwrap();
         let secret = || TokenSecret::generate(TokenKind::Api).unwrap();
-        let ada_token = store.create_token(org, ada, &name("cli"), &secret(), 0).await.unwrap().id;
+        let ada_token =
+            store.create_token(org, &by(ada), &name("cli"), &secret(), 0).await.unwrap().id;
         let bob_token =
-            store.create_token(other_org, bob, &name("cli"), &secret(), 0).await.unwrap().id;
+            store.create_token(other_org, &by(bob), &name("cli"), &secret(), 0).await.unwrap().id;
         let file = |org: OrgId, token: TokenId, principal: UserId, size: i64, quota: u64| {
             let store = store.clone();
             let new = NewFile { name: "f", size, sha256: "ab", token, principal };
-            async move { store.insert_file(org, new, 0, quota).await.unwrap() }
+            async move { store.insert_file(org, &by(principal), new, 0, quota).await.unwrap() }
         };
 
         assert_eq!(store.organization_file_bytes(org).await.unwrap(), 0);
@@ -152,11 +166,12 @@ mod tests {
     #[tokio::test]
     async fn concurrent_uploads_cannot_take_the_organization_over_its_quota() {
         let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
         let org = org_of(&store, ada).await;
         let secret = TokenSecret::generate(TokenKind::Api).unwrap();
         let token = store
-            .create_token(org, ada, &TokenName::parse("cli").unwrap(), &secret, 0)
+            .create_token(org, &by(ada), &TokenName::parse("cli").unwrap(), &secret, 0)
             .await
             .unwrap()
             .id;
@@ -166,7 +181,7 @@ mod tests {
                 let store = store.clone();
                 tokio::spawn(async move {
                     let new = NewFile { name: "f", size: 10, sha256: "ab", token, principal: ada };
-                    store.insert_file(org, new, 0, 100).await.unwrap()
+                    store.insert_file(org, &by(ada), new, 0, 100).await.unwrap()
                 })
             })
             .collect();

@@ -17,6 +17,7 @@
 //! case-insensitive matching on keys lowercased in Rust (Unicode-aware, unlike SQLite's
 //! `lower()`), `LIKE … ESCAPE`, `RETURNING`, `ON CONFLICT`.
 
+pub(crate) mod audit;
 mod files;
 mod postgres;
 mod sessions;
@@ -26,6 +27,7 @@ mod token_check;
 mod tokens;
 mod users;
 
+pub use audit::Actor;
 pub use files::{FileRecord, NewFile};
 pub use sessions::SessionUser;
 pub use throttle::{Counted, KnownAddress, Verdict};

@@ -1,7 +1,10 @@
 //! Console sessions. The cookie holds a random id; the table holds its SHA-256.
 
-use super::{read_db, transaction, write_db, Store, StoreError};
-use crate::model::{Choice, OrgId, Role, UserId, Viewer};
+use super::{
+    audit::{record_event, Actor, Event},
+    read_db, transaction, write_db, Store, StoreError,
+};
+use crate::model::{AuditAction, Choice, OrgId, Role, TargetKind, UserId, Viewer};
 
 /// The user behind a live session, read fresh from the database on every request so that
 /// disabling a user or changing a role takes effect at once.
@@ -28,14 +31,20 @@ struct SessionRecord {
 }
 
 impl Store {
+    /// Starts a session; with `signed_in`, records "Signed in" in the same transaction.
     pub async fn create_session(
         &self,
         id_hash: &[u8],
         user: UserId,
         now: i64,
         absolute_secs: i64,
+        signed_in: Option<(OrgId, &Actor)>,
     ) -> Result<(), StoreError> {
         transaction!(self, tx => {
+            if let Some((organization, by)) = signed_in {
+                let event = Event::new(AuditAction::SignedIn).on(TargetKind::User, user.0, &by.name);
+                record_event!(&mut *tx, organization, by, event, now)?;
+            }
             // Housekeeping that keeps the table small: drop this user's expired sessions.
             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2")
                 .bind(user)
@@ -108,26 +117,41 @@ impl Store {
         }))
     }
 
-    pub async fn delete_session(&self, id_hash: &[u8]) -> Result<(), StoreError> {
-        write_db!(self, db => sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(db)
-            .await
-            .map(|_| ())?);
+    /// Ends the session of `by` whose id hashes to `id_hash`, recorded as "Signed out".
+    pub async fn delete_session(
+        &self,
+        id_hash: &[u8],
+        organization: OrgId,
+        by: &Actor,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let user = by.acting_user()?;
+        transaction!(self, tx => {
+            let ended = sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2")
+                .bind(id_hash)
+                .bind(user)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if ended == 1 {
+                let event = Event::new(AuditAction::SignedOut).on(TargetKind::User, user.0, &by.name);
+                record_event!(&mut *tx, organization, by, event, now)?;
+            }
+        });
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{fresh_store, person};
+    use super::super::test_support::{by, fresh_store, person};
 
     #[tokio::test]
     async fn sessions_expire_idle_and_absolute_and_end_on_delete() {
         let (store, _dir) = fresh_store().await;
         let user =
-            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
-        store.create_session(b"one", user, 1_000, 3_600).await.unwrap();
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
+        store.create_session(b"one", user, 1_000, 3_600, None).await.unwrap();
         let found = store.session_user(b"one", 1_010, 600, 72 * 3600).await.unwrap().unwrap();
         assert_eq!(found.viewer.user_id, user);
         assert_eq!(found.viewer.organization_name, "Acme");
@@ -140,8 +164,9 @@ mod tests {
         }
         assert!(store.session_user(b"one", 4_600, 600, 72 * 3600).await.unwrap().is_none());
 
-        store.create_session(b"two", user, 5_000, 3_600).await.unwrap();
-        store.delete_session(b"two").await.unwrap();
+        store.create_session(b"two", user, 5_000, 3_600, None).await.unwrap();
+        let org = super::super::test_support::org_of(&store, user).await;
+        store.delete_session(b"two", org, &by(user), 5_000).await.unwrap();
         assert!(store.session_user(b"two", 5_001, 600, 72 * 3600).await.unwrap().is_none());
     }
 
@@ -149,8 +174,8 @@ mod tests {
     async fn a_disabled_user_has_no_session() {
         let (store, _dir) = fresh_store().await;
         let user =
-            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
-        store.create_session(b"s", user, 10, 3_600).await.unwrap();
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
+        store.create_session(b"s", user, 10, 3_600, None).await.unwrap();
         store
             .execute_for_test("UPDATE users SET status = 'disabled' WHERE id = $1", &[user.0])
             .await;

@@ -184,6 +184,11 @@ impl Store {
     }
 }
 
+/// `user` acting from nowhere in particular, as the audit log records them.
+pub fn by(user: UserId) -> super::Actor {
+    super::Actor::user(user, "Test", None)
+}
+
 #[cfg(test)]
 mod tests {
     #[tokio::test]

@@ -129,7 +129,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{fresh_store, org_of, person};
+    use super::super::test_support::{by, fresh_store, org_of, person};
     use crate::{domain::TokenName, model::TokenKind, server::token_secret::TokenSecret};
 
     /// Many checks at once (on PostgreSQL they share queries): each gets its own token's
@@ -137,20 +137,21 @@ mod tests {
     #[tokio::test]
     async fn concurrent_checks_each_get_their_own_answer() {
         let (store, _db) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
         let org = org_of(&store, ada).await;
         let mut secrets = Vec::new();
         for (name, user) in [("ada-cli", ada), ("ada-ci", ada)] {
             let secret = TokenSecret::generate(TokenKind::Api).unwrap();
             let row = store
-                .create_token(org, user, &TokenName::parse(name).unwrap(), &secret, 1)
+                .create_token(org, &by(user), &TokenName::parse(name).unwrap(), &secret, 1)
                 .await
                 .unwrap();
             secrets.push((secret.digest(), Some(row.id)));
         }
         let forwarder = TokenSecret::generate(TokenKind::Forwarder).unwrap();
         let fwd = store
-            .create_token(org, ada, &TokenName::parse("dc-east").unwrap(), &forwarder, 1)
+            .create_token(org, &by(ada), &TokenName::parse("dc-east").unwrap(), &forwarder, 1)
             .await
             .unwrap();
         secrets.push((forwarder.digest(), Some(fwd.id)));

@@ -4,24 +4,65 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{
+    audit::{record_event, Actor, Event},
     clamp_offset, contains_pattern, push_page, read_db, transaction, unique_violation, Store,
     StoreError,
 };
 use crate::{
     domain::TokenName,
     model::{
-        Choice, OrgId, Page, RevokeOutcome, TokenId, TokenKind, TokenQuery, TokenRow,
-        TokenStatusFilter, UserId, TOKENS_PER_PAGE, UNUSED_AFTER_SECS,
+        AuditAction, Choice, OrgId, Page, RevokeOutcome, RevokeReason, TargetKind, TokenId,
+        TokenKind, TokenQuery, TokenRow, TokenStatusFilter, UserId, TOKENS_PER_PAGE,
+        UNUSED_AFTER_SECS,
     },
     server::token_secret::TokenSecret,
 };
+
+/// Inserts a token and returns its id.
+macro_rules! insert_token {
+    ($conn:expr, $org:expr, $name:expr, $name_key:expr, $secret:expr, $created_by:expr, $principal:expr, $now:expr) => {
+        sqlx::query_scalar::<_, TokenId>(
+            "INSERT INTO tokens (organization_id, kind, name, name_key, hint, digest, created_by, \
+             principal_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind($org)
+        .bind($secret.kind().as_str())
+        .bind($name)
+        .bind($name_key)
+        .bind($secret.hint())
+        .bind($secret.digest())
+        .bind($created_by)
+        .bind($principal)
+        .bind($now)
+        .fetch_one($conn)
+    };
+}
+
+/// What regenerating keeps of a token.
+#[derive(sqlx::FromRow)]
+struct Lineage {
+    kind: String,
+    name: String,
+    name_key: String,
+    created_by: UserId,
+    principal_id: UserId,
+}
+
+/// Where a reported token lives.
+#[derive(sqlx::FromRow)]
+struct Reported {
+    id: TokenId,
+    organization_id: OrgId,
+    name: String,
+}
 
 /// A listed token's columns, by name (a macro, so `concat!` can extend it).
 macro_rules! row_select {
     () => {
         "SELECT t.id AS id, t.kind AS kind, t.name AS name, t.hint AS hint, \
          c.name AS created_by, t.created_at AS created_at, t.last_used_at AS last_used_at, \
-         t.last_used_ip AS last_used_ip, t.revoked_at AS revoked_at, r.name AS revoked_by \
+         t.last_used_ip AS last_used_ip, t.revoked_at AS revoked_at, r.name AS revoked_by, \
+         t.revoked_reason AS revoked_reason \
          FROM tokens t JOIN users c ON c.id = t.created_by \
          LEFT JOIN users r ON r.id = t.revoked_by"
     };
@@ -39,6 +80,7 @@ struct TokenRecord {
     last_used_ip: Option<String>,
     revoked_at: Option<i64>,
     revoked_by: Option<String>,
+    revoked_reason: Option<String>,
 }
 
 impl From<TokenRecord> for TokenRow {
@@ -54,6 +96,7 @@ impl From<TokenRecord> for TokenRow {
             last_used_ip: r.last_used_ip,
             revoked_at: r.revoked_at,
             revoked_by: r.revoked_by,
+            revoked_reason: r.revoked_reason.as_deref().and_then(RevokeReason::parse),
         }
     }
 }
@@ -125,14 +168,16 @@ impl Store {
     /// Creates a token; for a File Forwarder token also its Forwarder Service Account, in the
     /// same transaction, so either both exist or neither does. `created_by` must still be an
     /// active admin when the transaction runs.
+    /// Recorded as "Token generated" by `by`.
     pub async fn create_token(
         &self,
         organization: OrgId,
-        created_by: UserId,
+        by: &Actor,
         name: &TokenName,
         secret: &TokenSecret,
         now: i64,
     ) -> Result<TokenRow, StoreError> {
+        let created_by = by.acting_user()?;
         Ok(transaction!(self, lock = organization, actor = created_by, tx => {
             let kind = secret.kind();
             let principal: UserId = match kind {
@@ -151,24 +196,108 @@ impl Store {
                     .await?
                 }
             };
-            let id: TokenId = sqlx::query_scalar(
-                "INSERT INTO tokens (organization_id, kind, name, name_key, hint, digest, created_by, \
-                 principal_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            let id = insert_token!(
+                &mut *tx, organization, name.as_str(), name.key(), secret, created_by, principal, now
             )
-            .bind(organization)
-            .bind(kind.as_str())
-            .bind(name.as_str())
-            .bind(name.key())
-            .bind(secret.hint())
-            .bind(secret.digest())
-            .bind(created_by)
-            .bind(principal)
-            .bind(now)
-            .fetch_one(&mut *tx)
             .await
             .map_err(unique_violation)?;
+            let event = Event::new(AuditAction::TokenGenerated)
+                .on(TargetKind::Token, id.0, name.as_str())
+                .detail(kind.label());
+            record_event!(&mut *tx, organization, by, event, now)?;
             token_row!(&mut *tx, organization, id).await?.ok_or(StoreError::NotFound)?
         }))
+    }
+
+    /// Replaces an active token: the old one is revoked (reason: regenerated) and a new one
+    /// with its name, type, creator and principal (a File Forwarder token keeps its Forwarder
+    /// Service Account) takes its place, in one transaction, recorded as "Token regenerated"
+    /// by `by`. Returns the new token and its secret. `NotFound` for a token that is not
+    /// active in this organization.
+    pub async fn regenerate_token(
+        &self,
+        organization: OrgId,
+        id: TokenId,
+        by: &Actor,
+        now: i64,
+    ) -> Result<(TokenRow, TokenSecret), StoreError> {
+        let admin = by.acting_user()?;
+        Ok(transaction!(self, lock = organization, actor = admin, tx => {
+            let old = sqlx::query_as::<_, Lineage>(
+                "SELECT kind, name, name_key, created_by, principal_id FROM tokens \
+                 WHERE id = $1 AND organization_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(organization)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            let kind = TokenKind::parse(&old.kind).ok_or(StoreError::NotFound)?;
+            let secret = TokenSecret::generate(kind)
+                .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))?;
+            sqlx::query(
+                "UPDATE tokens SET revoked_at = $1, revoked_by = $2, revoked_reason = 'regenerated' \
+                 WHERE id = $3 AND organization_id = $4 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(admin)
+            .bind(id)
+            .bind(organization)
+            .execute(&mut *tx)
+            .await?;
+            let new = insert_token!(
+                &mut *tx, organization, &old.name, &old.name_key, &secret, old.created_by,
+                old.principal_id, now
+            )
+            .await
+            .map_err(unique_violation)?;
+            let event = Event::new(AuditAction::TokenRegenerated)
+                .on(TargetKind::Token, new.0, &old.name)
+                .detail(format!("replaces token {id}"));
+            record_event!(&mut *tx, organization, by, event, now)?;
+            let row = token_row!(&mut *tx, organization, new).await?.ok_or(StoreError::NotFound)?;
+            (row, secret)
+        }))
+    }
+
+    /// Revokes every active token among `digests` (reason: reported exposed), each in its
+    /// organization's transaction with a "Token reported exposed" event by `reporter`.
+    /// Returns how many it revoked: for the log only, never for the reporter.
+    pub async fn report_exposed(
+        &self,
+        digests: &[Vec<u8>],
+        reporter: &Actor,
+        now: i64,
+    ) -> Result<u32, StoreError> {
+        let mut revoked = 0;
+        for digest in digests {
+            let found = read_db!(self, db => sqlx::query_as::<_, Reported>(
+                "SELECT id, organization_id, name FROM tokens WHERE digest = $1 AND revoked_at IS NULL",
+            )
+            .bind(digest.as_slice())
+            .fetch_optional(db)
+            .await?);
+            let Some(token) = found else { continue };
+            let changed = transaction!(self, lock = token.organization_id, tx => {
+                let changed = sqlx::query(
+                    "UPDATE tokens SET revoked_at = $1, revoked_reason = 'reported_exposed' \
+                     WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(token.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if changed == 1 {
+                    let event = Event::new(AuditAction::TokenReportedExposed)
+                        .on(TargetKind::Token, token.id.0, &token.name);
+                    record_event!(&mut *tx, token.organization_id, reporter, event, now)?;
+                }
+                changed
+            });
+            revoked += changed as u32;
+        }
+        Ok(revoked)
     }
 
     /// One page of the organization's tokens, newest first, with the total that matches.
@@ -215,16 +344,18 @@ impl Store {
 
     /// Revokes a token of the organization (`NotFound` when no such token exists there).
     /// Revoking twice changes nothing and says so (`revoked_now: false`).
+    /// Recorded as "Token revoked" by `by` when it was active.
     pub async fn revoke_token(
         &self,
         organization: OrgId,
         id: TokenId,
-        revoked_by: UserId,
+        by: &Actor,
         now: i64,
     ) -> Result<RevokeOutcome, StoreError> {
+        let revoked_by = by.acting_user()?;
         Ok(transaction!(self, lock = organization, actor = revoked_by, tx => {
             let changed = sqlx::query(
-                "UPDATE tokens SET revoked_at = $1, revoked_by = $2 \
+                "UPDATE tokens SET revoked_at = $1, revoked_by = $2, revoked_reason = 'revoked' \
                  WHERE id = $3 AND organization_id = $4 AND revoked_at IS NULL",
             )
             .bind(now)
@@ -235,6 +366,10 @@ impl Store {
             .await?
             .rows_affected();
             let token = token_row!(&mut *tx, organization, id).await?.ok_or(StoreError::NotFound)?;
+            if changed == 1 {
+                let event = Event::new(AuditAction::TokenRevoked).on(TargetKind::Token, id.0, &token.name);
+                record_event!(&mut *tx, organization, by, event, now)?;
+            }
             RevokeOutcome { token, revoked_now: changed == 1 }
         }))
     }
@@ -280,7 +415,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{fresh_store, org_of, person};
+    use super::super::test_support::{by, fresh_store, org_of, person};
     use super::*;
     use crate::{
         model::{Role, UserStatus},
@@ -295,7 +430,7 @@ mod tests {
         name: &str,
     ) -> Result<TokenRow, StoreError> {
         let secret = TokenSecret::generate(kind).unwrap();
-        store.create_token(org, user, &TokenName::parse(name).unwrap(), &secret, 100).await
+        store.create_token(org, &by(user), &TokenName::parse(name).unwrap(), &secret, 100).await
     }
 
     async fn count(store: &Store, sql: &str) -> i64 {
@@ -305,7 +440,8 @@ mod tests {
     #[tokio::test]
     async fn active_names_are_unique_ignoring_case_and_revoked_names_are_reusable() {
         let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
         let org = org_of(&store, ada).await;
         let first = make(&store, org, ada, TokenKind::Api, "Tines-integration-prod").await.unwrap();
         assert!(matches!(
@@ -316,7 +452,7 @@ mod tests {
             make(&store, org, ada, TokenKind::Forwarder, "Tines-integration-prod").await,
             Err(StoreError::Duplicate(Unique::TokenName))
         ));
-        store.revoke_token(org, first.id, ada, 200).await.unwrap();
+        store.revoke_token(org, first.id, &by(ada), 200).await.unwrap();
         make(&store, org, ada, TokenKind::Api, "Tines-integration-prod").await.unwrap();
         // Non-ASCII names compare without case too.
         make(&store, org, ada, TokenKind::Api, "Ärger").await.unwrap();
@@ -326,7 +462,8 @@ mod tests {
     #[tokio::test]
     async fn forwarder_token_and_its_service_account_are_created_together_or_not_at_all() {
         let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
         let org = org_of(&store, ada).await;
         make(&store, org, ada, TokenKind::Forwarder, "forwarder-dc-east").await.unwrap();
         assert_eq!(
@@ -351,18 +488,19 @@ mod tests {
     #[tokio::test]
     async fn revoke_is_permanent_and_idempotent() {
         let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
         let org = org_of(&store, ada).await;
         let t = make(&store, org, ada, TokenKind::Api, "cli").await.unwrap();
-        let first = store.revoke_token(org, t.id, ada, 500).await.unwrap();
+        let first = store.revoke_token(org, t.id, &by(ada), 500).await.unwrap();
         assert!(first.revoked_now);
         assert_eq!(first.token.revoked_at, Some(500));
         assert_eq!(first.token.revoked_by.as_deref(), Some("Ada"));
-        let second = store.revoke_token(org, t.id, ada, 900).await.unwrap();
+        let second = store.revoke_token(org, t.id, &by(ada), 900).await.unwrap();
         assert!(!second.revoked_now);
         assert_eq!(second.token.revoked_at, Some(500), "a second revoke must not move the time");
         assert!(matches!(
-            store.revoke_token(org, TokenId(9_999), ada, 900).await,
+            store.revoke_token(org, TokenId(9_999), &by(ada), 900).await,
             Err(StoreError::NotFound)
         ));
     }
@@ -370,7 +508,8 @@ mod tests {
     #[tokio::test]
     async fn organizations_see_nothing_of_each_other() {
         let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
         let hank = store
             .create_user("Globex", person("Hank", "hank@globex.test"), crate::model::Role::Admin, 0)
             .await
@@ -386,7 +525,7 @@ mod tests {
         assert!(listed.rows.iter().all(|r| r.id != t.id));
         assert!(store.token(globex, t.id).await.unwrap().is_none());
         assert!(matches!(
-            store.revoke_token(globex, t.id, hank, 10).await,
+            store.revoke_token(globex, t.id, &by(hank), 10).await,
             Err(StoreError::NotFound)
         ));
         assert!(store.token(acme, t.id).await.unwrap().unwrap().revoked_at.is_none());
@@ -395,12 +534,13 @@ mod tests {
     #[tokio::test]
     async fn listing_filters_and_pages_in_the_database() {
         let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
         let org = org_of(&store, ada).await;
         store.seed_tokens(org, ada, 60, 100).await.unwrap();
         let f = make(&store, org, ada, TokenKind::Forwarder, "forwarder-dc-east").await.unwrap();
         let r = make(&store, org, ada, TokenKind::Api, "Old-Seed-Thing").await.unwrap();
-        store.revoke_token(org, r.id, ada, 300).await.unwrap();
+        store.revoke_token(org, r.id, &by(ada), 300).await.unwrap();
 
         let q = |q: &str, kind: Option<TokenKind>, status: TokenStatusFilter, page: u32| {
             TokenQuery { q: q.into(), kind, status, page }
@@ -457,25 +597,26 @@ mod tests {
     #[tokio::test]
     async fn an_admin_demoted_a_moment_ago_cannot_finish_a_change() {
         let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
         let org = org_of(&store, ada).await;
         let bob = store
             .create_user("Acme", person("Bob", "bob@acme.test"), Role::Admin, 0)
             .await
             .unwrap();
         let t = make(&store, org, bob, TokenKind::Api, "ci").await.unwrap();
-        store.set_role(org, ada, bob, Role::Member).await.unwrap();
+        store.set_role(org, &by(ada), bob, Role::Member, 0).await.unwrap();
         // Bob's request passed its permission check before the demotion; the store refuses.
         assert!(matches!(
             make(&store, org, bob, TokenKind::Api, "late").await,
             Err(StoreError::NotPermitted)
         ));
         assert!(matches!(
-            store.revoke_token(org, t.id, bob, 5).await,
+            store.revoke_token(org, t.id, &by(bob), 5).await,
             Err(StoreError::NotPermitted)
         ));
-        store.set_role(org, ada, bob, Role::Admin).await.unwrap();
-        store.set_status(org, ada, bob, UserStatus::Disabled).await.unwrap();
+        store.set_role(org, &by(ada), bob, Role::Admin, 0).await.unwrap();
+        store.set_status(org, &by(ada), bob, UserStatus::Disabled, 0).await.unwrap();
         assert!(matches!(
             make(&store, org, bob, TokenKind::Forwarder, "late").await,
             Err(StoreError::NotPermitted)
@@ -487,7 +628,8 @@ mod tests {
     #[tokio::test]
     async fn the_token_check_sees_each_committed_change_at_once() {
         let (store, _dir) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 0).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
         let org = org_of(&store, ada).await;
         let bob = store
             .create_user("Acme", person("Bob", "bob@acme.test"), Role::Admin, 0)
@@ -495,7 +637,7 @@ mod tests {
             .unwrap();
         let secret = TokenSecret::generate(TokenKind::Api).unwrap();
         let row = store
-            .create_token(org, bob, &TokenName::parse("ci").unwrap(), &secret, 100)
+            .create_token(org, &by(bob), &TokenName::parse("ci").unwrap(), &secret, 100)
             .await
             .unwrap();
         let digest = secret.digest();
@@ -510,14 +652,14 @@ mod tests {
             (TokenKind::Api, Some(Role::Admin), true, false)
         );
 
-        store.set_role(org, ada, bob, Role::ReadOnly).await.unwrap();
+        store.set_role(org, &by(ada), bob, Role::ReadOnly, 0).await.unwrap();
         assert_eq!(
             store.token_by_digest(&digest).await.unwrap().unwrap().principal_role,
             Some(Role::ReadOnly)
         );
-        store.set_status(org, ada, bob, UserStatus::Disabled).await.unwrap();
+        store.set_status(org, &by(ada), bob, UserStatus::Disabled, 0).await.unwrap();
         assert!(!store.token_by_digest(&digest).await.unwrap().unwrap().principal_active);
-        store.revoke_token(org, row.id, ada, 200).await.unwrap();
+        store.revoke_token(org, row.id, &by(ada), 200).await.unwrap();
         assert!(store.token_by_digest(&digest).await.unwrap().unwrap().revoked);
         assert!(store.token_by_digest(&[0u8; 32]).await.unwrap().is_none());
     }

@@ -3,18 +3,21 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{
+    audit::{record_event, Actor, Event},
     clamp_offset, contains_pattern, push_page, read_db, transaction, unique_violation, write_db,
     Store, StoreError, Unique,
 };
 use crate::model::{
-    Choice, LinkedToken, OrgId, Page, Role, TokenId, UserId, UserKind, UserRow, UserStatus,
-    USERS_PER_PAGE,
+    AuditAction, Choice, LinkedToken, OrgId, Page, Role, TargetKind, TokenId, UserId, UserKind,
+    UserRow, UserStatus, USERS_PER_PAGE,
 };
 
 /// What sign-in needs to know about an email address.
 #[derive(Debug, sqlx::FromRow)]
 pub struct LoginRecord {
     pub user_id: UserId,
+    pub organization_id: OrgId,
+    pub name: String,
     pub password_hash: Option<String>,
     pub active: bool,
     /// The password is an initial one that an admin generated.
@@ -196,10 +199,12 @@ impl Store {
 
     /// First-run setup: the organization and its first admin, once, and only while no user
     /// exists. The `setup` table's single row makes a concurrent second setup fail.
+    /// Recorded as "Organization created" by the new admin, from `address`.
     pub async fn setup_first_admin(
         &self,
         organization: &str,
         admin: NewPerson<'_>,
+        address: Option<std::net::IpAddr>,
         now: i64,
     ) -> Result<UserId, StoreError> {
         Ok(transaction!(self, tx => {
@@ -218,12 +223,18 @@ impl Store {
                     other => other,
                 })?;
             let org = find_or_create_org!(tx, organization, now).await?;
-            insert_person!(tx, org, &admin, Role::Admin, false, now).await?
+            let id = insert_person!(tx, org, &admin, Role::Admin, false, now).await?;
+            let actor = Actor::user(id, admin.name, address);
+            let event = Event::new(AuditAction::OrganizationCreated)
+                .on(TargetKind::Organization, org.0, organization);
+            record_event!(&mut *tx, org, &actor, event, now)?;
+            id
         }))
     }
 
     /// `tokenwell create-admin` / `create-user`: adds a person, creating the organization
-    /// when no organization of that name (ignoring case) exists.
+    /// when no organization of that name (ignoring case) exists. Recorded as "User added"
+    /// by the command line, after "Organization created" for a new organization.
     pub async fn create_user(
         &self,
         organization: &str,
@@ -233,13 +244,28 @@ impl Store {
     ) -> Result<UserId, StoreError> {
         Ok(transaction!(self, tx => {
             let org = find_or_create_org!(tx, organization, now).await?;
-            insert_person!(tx, org, &person, role, false, now).await?
+            let by = Actor::command_line();
+            let events: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE organization_id = $1")
+                    .bind(org)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if events == 0 {
+                let event = Event::new(AuditAction::OrganizationCreated)
+                    .on(TargetKind::Organization, org.0, organization);
+                record_event!(&mut *tx, org, &by, event, now)?;
+            }
+            let id = insert_person!(tx, org, &person, role, false, now).await?;
+            let event =
+                Event::new(AuditAction::UserAdded).on(TargetKind::User, id.0, person.name).detail(role.label());
+            record_event!(&mut *tx, org, &by, event, now)?;
+            id
         }))
     }
 
     pub async fn login_record(&self, email: &str) -> Result<Option<LoginRecord>, StoreError> {
         Ok(read_db!(self, db => sqlx::query_as::<_, LoginRecord>(
-            "SELECT id AS user_id, password_hash, status = 'active' AS active, \
+            "SELECT id AS user_id, organization_id, name, password_hash, status = 'active' AS active, \
              must_change_password, password_set_at FROM users WHERE email = $1 AND kind = 'user'",
         )
         .bind(email)
@@ -286,13 +312,18 @@ impl Store {
     pub async fn add_user(
         &self,
         organization: OrgId,
-        actor: UserId,
+        by: &Actor,
         person: NewPerson<'_>,
         role: Role,
         now: i64,
     ) -> Result<UserRow, StoreError> {
+        let actor = by.acting_user()?;
         Ok(transaction!(self, lock = organization, actor = actor, tx => {
             let id = insert_person!(tx, organization, &person, role, true, now).await?;
+            let event = Event::new(AuditAction::UserAdded)
+                .on(TargetKind::User, id.0, person.name)
+                .detail(role.label());
+            record_event!(&mut *tx, organization, by, event, now)?;
             user_row!(&mut *tx, organization, id).await?.ok_or(StoreError::NotFound)?
         }))
     }
@@ -303,10 +334,12 @@ impl Store {
     pub async fn set_role(
         &self,
         organization: OrgId,
-        actor: UserId,
+        by: &Actor,
         user: UserId,
         role: Role,
+        now: i64,
     ) -> Result<UserRow, StoreError> {
+        let actor = by.acting_user()?;
         Ok(transaction!(self, lock = organization, actor = actor, tx => {
             let found = user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?;
             if found.kind == UserKind::Forwarder {
@@ -324,6 +357,11 @@ impl Store {
                 .bind(organization)
                 .execute(&mut *tx)
                 .await?;
+            let old = found.role.map(Role::label).unwrap_or("none");
+            let event = Event::new(AuditAction::RoleChanged)
+                .on(TargetKind::User, user.0, &found.name)
+                .detail(format!("{old} → {}", role.label()));
+            record_event!(&mut *tx, organization, by, event, now)?;
             user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?
         }))
     }
@@ -334,10 +372,12 @@ impl Store {
     pub async fn set_status(
         &self,
         organization: OrgId,
-        actor: UserId,
+        by: &Actor,
         user: UserId,
         status: UserStatus,
+        now: i64,
     ) -> Result<UserRow, StoreError> {
+        let actor = by.acting_user()?;
         Ok(transaction!(self, lock = organization, actor = actor, tx => {
             let found = user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?;
             if found.status == status {
@@ -355,6 +395,12 @@ impl Store {
                 .bind(organization)
                 .execute(&mut *tx)
                 .await?;
+            let action = match status {
+                UserStatus::Disabled => AuditAction::UserDisabled,
+                UserStatus::Active => AuditAction::UserEnabled,
+            };
+            let event = Event::new(action).on(TargetKind::User, user.0, &found.name);
+            record_event!(&mut *tx, organization, by, event, now)?;
             user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?
         }))
     }
@@ -371,23 +417,33 @@ impl Store {
 
     /// Sets the password a person chose and ends every session of theirs; the caller starts
     /// a new one (a new session id) for the request that made the change.
+    /// Recorded as "Password changed" by the person (`by`).
     pub async fn set_password(
         &self,
-        user: UserId,
+        organization: OrgId,
+        by: &Actor,
         password_hash: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        let user = by.acting_user()?;
         transaction!(self, tx => {
-            sqlx::query(
+            let changed = sqlx::query(
                 "UPDATE users SET password_hash = $1, must_change_password = FALSE, \
-                 password_set_at = $3 WHERE id = $2 AND kind = 'user'",
+                 password_set_at = $3 WHERE id = $2 AND organization_id = $4 AND kind = 'user'",
             )
             .bind(password_hash)
             .bind(user)
             .bind(now)
+            .bind(organization)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if changed != 1 {
+                return Err(StoreError::NotFound);
+            }
             end_sessions!(&mut *tx, user).await?;
+            let event = Event::new(AuditAction::PasswordChanged).on(TargetKind::User, user.0, &by.name);
+            record_event!(&mut *tx, organization, by, event, now)?;
         });
         Ok(())
     }
@@ -398,11 +454,12 @@ impl Store {
     pub async fn reset_password(
         &self,
         organization: OrgId,
-        actor: UserId,
+        by: &Actor,
         user: UserId,
         password_hash: &str,
         now: i64,
     ) -> Result<UserRow, StoreError> {
+        let actor = by.acting_user()?;
         Ok(transaction!(self, lock = organization, actor = actor, tx => {
             let found = user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?;
             if found.kind == UserKind::Forwarder {
@@ -422,6 +479,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             end_sessions!(&mut *tx, user).await?;
+            let event = Event::new(AuditAction::PasswordChanged)
+                .on(TargetKind::User, user.0, &found.name)
+                .detail("reset to a new initial password");
+            record_event!(&mut *tx, organization, by, event, now)?;
             found
         }))
     }
@@ -448,17 +509,18 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{fresh_store, org_of, person};
+    use super::super::test_support::{by, fresh_store, org_of, person};
     use super::*;
 
     #[tokio::test]
     async fn setup_runs_once_and_create_admin_reuses_the_organization() {
         let (store, _db) = fresh_store().await;
         assert!(!store.any_user_exists().await.unwrap());
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 1).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 1).await.unwrap();
         assert!(store.any_user_exists().await.unwrap());
         assert!(matches!(
-            store.setup_first_admin("Other", person("Bob", "bob@other.test"), 2).await,
+            store.setup_first_admin("Other", person("Bob", "bob@other.test"), None, 2).await,
             Err(StoreError::AlreadySetUp)
         ));
         let cy =
@@ -484,7 +546,7 @@ mod tests {
                 let store = store.clone();
                 tokio::spawn(async move {
                     let (org, email) = (format!("Org {i}"), format!("admin{i}@example.test"));
-                    store.setup_first_admin(&org, person("Admin", &email), 1).await
+                    store.setup_first_admin(&org, person("Admin", &email), None, 1).await
                 })
             })
             .collect();
@@ -503,7 +565,8 @@ mod tests {
     #[tokio::test]
     async fn users_are_listed_per_organization_with_a_filter_that_ignores_case() {
         let (store, _db) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 1).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 1).await.unwrap();
         store
             .create_user("Globex", person("Hank", "hank@globex.test"), Role::Admin, 2)
             .await
@@ -517,7 +580,7 @@ mod tests {
         assert_eq!(store.list_users(org, "ADA", 1, 0).await.unwrap().total, 1);
         // Beyond ASCII, on both backends alike; wildcards are plain characters.
         store
-            .add_user(org, ada, person("Ärger Öztürk", "aerger@acme.test"), Role::Member, 3)
+            .add_user(org, &by(ada), person("Ärger Öztürk", "aerger@acme.test"), Role::Member, 3)
             .await
             .unwrap();
         for (q, found) in [("ärger", 1), ("ÄRGER ÖZ", 1), ("öztürk", 1), ("%", 0), ("_", 0)] {
@@ -531,39 +594,45 @@ mod tests {
     #[tokio::test]
     async fn guards_keep_an_active_admin_and_stop_self_changes() {
         let (store, _db) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 1).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 1).await.unwrap();
         let org = org_of(&store, ada).await;
         let refused = |r: Result<UserRow, StoreError>, why: &str| match r {
             Err(StoreError::Refused(m)) => assert_eq!(m, why),
             other => panic!("expected refusal {why:?}, got {other:?}"),
         };
-        refused(store.set_role(org, ada, ada, Role::Member).await, SELF_DEMOTE);
-        refused(store.set_status(org, ada, ada, UserStatus::Disabled).await, SELF_DISABLE);
+        refused(store.set_role(org, &by(ada), ada, Role::Member, 0).await, SELF_DEMOTE);
+        refused(store.set_status(org, &by(ada), ada, UserStatus::Disabled, 0).await, SELF_DISABLE);
         let bob = store
-            .add_user(org, ada, person("Bob", "bob@acme.test"), Role::Member, 2)
+            .add_user(org, &by(ada), person("Bob", "bob@acme.test"), Role::Member, 2)
             .await
             .unwrap();
         // Bob, promoted, may demote Ada; then Bob is the last active admin.
-        store.set_role(org, ada, bob.id, Role::Admin).await.unwrap();
-        store.set_role(org, bob.id, ada, Role::ReadOnly).await.unwrap();
+        store.set_role(org, &by(ada), bob.id, Role::Admin, 0).await.unwrap();
+        store.set_role(org, &by(bob.id), ada, Role::ReadOnly, 0).await.unwrap();
         // Ada is no admin any more: her changes are refused inside the transaction.
         assert!(matches!(
-            store.set_role(org, ada, bob.id, Role::Member).await,
+            store.set_role(org, &by(ada), bob.id, Role::Member, 0).await,
             Err(StoreError::NotPermitted)
         ));
-        refused(store.set_status(org, bob.id, bob.id, UserStatus::Disabled).await, SELF_DISABLE);
+        refused(
+            store.set_status(org, &by(bob.id), bob.id, UserStatus::Disabled, 0).await,
+            SELF_DISABLE,
+        );
         let cy = store
-            .add_user(org, bob.id, person("Cy", "cy@acme.test"), Role::Admin, 3)
+            .add_user(org, &by(bob.id), person("Cy", "cy@acme.test"), Role::Admin, 3)
             .await
             .unwrap();
-        store.set_role(org, cy.id, bob.id, Role::Member).await.unwrap();
-        refused(store.set_role(org, cy.id, cy.id, Role::Member).await, SELF_DEMOTE);
+        store.set_role(org, &by(cy.id), bob.id, Role::Member, 0).await.unwrap();
+        refused(store.set_role(org, &by(cy.id), cy.id, Role::Member, 0).await, SELF_DEMOTE);
         // Disabling ends sessions.
-        store.create_session(b"bob", bob.id, 10, 3_600).await.unwrap();
-        let disabled = store.set_status(org, cy.id, bob.id, UserStatus::Disabled).await.unwrap();
+        store.create_session(b"bob", bob.id, 10, 3_600, None).await.unwrap();
+        let disabled =
+            store.set_status(org, &by(cy.id), bob.id, UserStatus::Disabled, 0).await.unwrap();
         assert_eq!(disabled.status, UserStatus::Disabled);
         assert!(store.session_user(b"bob", 11, 600, 72 * 3600).await.unwrap().is_none());
-        let enabled = store.set_status(org, cy.id, bob.id, UserStatus::Active).await.unwrap();
+        let enabled =
+            store.set_status(org, &by(cy.id), bob.id, UserStatus::Active, 0).await.unwrap();
         assert_eq!(enabled.status, UserStatus::Active);
         // Another organization's user is unknown here.
         let hank = store
@@ -571,11 +640,11 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            store.set_status(org, cy.id, hank, UserStatus::Disabled).await,
+            store.set_status(org, &by(cy.id), hank, UserStatus::Disabled, 0).await,
             Err(StoreError::NotFound)
         ));
         assert!(matches!(
-            store.set_role(org, cy.id, hank, Role::Member).await,
+            store.set_role(org, &by(cy.id), hank, Role::Member, 0).await,
             Err(StoreError::NotFound)
         ));
     }
@@ -583,17 +652,19 @@ mod tests {
     #[tokio::test]
     async fn concurrent_demotions_leave_an_active_admin() {
         let (store, _db) = fresh_store().await;
-        let ada = store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), 1).await.unwrap();
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 1).await.unwrap();
         let org = org_of(&store, ada).await;
         let bob = store
-            .add_user(org, ada, person("Bob", "bob@acme.test"), Role::Admin, 2)
+            .add_user(org, &by(ada), person("Bob", "bob@acme.test"), Role::Admin, 2)
             .await
             .unwrap()
             .id;
         // Each demotes the other at the same moment: one of them must stay an admin.
+        let (by_ada, by_bob) = (by(ada), by(bob));
         let (a, b) = tokio::join!(
-            store.set_role(org, ada, bob, Role::Member),
-            store.set_role(org, bob, ada, Role::Member)
+            store.set_role(org, &by_ada, bob, Role::Member, 0),
+            store.set_role(org, &by_bob, ada, Role::Member, 0)
         );
         assert!(a.is_ok() != b.is_ok(), "{a:?} {b:?}");
         let admins = store

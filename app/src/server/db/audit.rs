@@ -1,0 +1,578 @@
+//! The audit log: who did what to which token or user, from where.
+//!
+//! Events are written only by the store, by `record_event!` inside the transaction of the
+//! change they record, so a change and its event land together or not at all. Nothing here
+//! updates or deletes an event, and the database refuses it (triggers in the migrations).
+
+use std::net::IpAddr;
+
+use sqlx::{Database, Encode, QueryBuilder, Type};
+
+use super::{clamp_offset, contains_pattern, push_page, read_db, transaction, Store, StoreError};
+use crate::model::{
+    ActorKind, AuditAction, AuditEvent, AuditQuery, Choice, OrgId, Page, TargetKind, TokenId,
+    UserId, EVENTS_PER_PAGE,
+};
+
+/// Who acts, as the audit log records them: their name at that moment and their address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The person; for a token, its principal.
+    pub user: Option<UserId>,
+    pub token: Option<TokenId>,
+    pub name: String,
+    pub address: Option<String>,
+}
+
+impl Actor {
+    pub fn user(id: UserId, name: &str, address: Option<IpAddr>) -> Actor {
+        Actor {
+            kind: ActorKind::User,
+            user: Some(id),
+            token: None,
+            name: name.to_string(),
+            address: address.map(|a| a.to_string()),
+        }
+    }
+
+    /// A token acting through the API: its name and whom it acts as.
+    pub fn token(
+        token: TokenId,
+        token_name: &str,
+        principal: UserId,
+        principal_name: &str,
+        address: Option<IpAddr>,
+    ) -> Actor {
+        Actor {
+            kind: ActorKind::Token,
+            user: Some(principal),
+            token: Some(token),
+            name: format!("{token_name} (token of {principal_name})"),
+            address: address.map(|a| a.to_string()),
+        }
+    }
+
+    /// Someone not signed in, such as a failed sign-in.
+    pub fn anonymous(address: Option<IpAddr>) -> Actor {
+        Actor::nobody(ActorKind::Anonymous, "Anonymous", address)
+    }
+
+    /// Whoever reported an exposed token.
+    pub fn reporter(address: Option<IpAddr>) -> Actor {
+        Actor::nobody(ActorKind::Anonymous, "Anonymous reporter", address)
+    }
+
+    /// `tokenwell create-admin` / `create-user`, run on the server.
+    pub fn command_line() -> Actor {
+        Actor::nobody(ActorKind::CommandLine, "Command line", None)
+    }
+
+    /// The user whose rights the change needs (an admin's re-check runs on it).
+    pub fn acting_user(&self) -> Result<UserId, StoreError> {
+        self.user.ok_or(StoreError::NotPermitted)
+    }
+
+    fn nobody(kind: ActorKind, name: &str, address: Option<IpAddr>) -> Actor {
+        Actor {
+            kind,
+            user: None,
+            token: None,
+            name: name.to_string(),
+            address: address.map(|a| a.to_string()),
+        }
+    }
+}
+
+/// What happened to what, for `record_event!`.
+#[derive(Debug)]
+pub(super) struct Event<'a> {
+    pub action: AuditAction,
+    pub target: Option<(TargetKind, i64, &'a str)>,
+    /// A short note that never holds a secret: "member → admin", "API/CLI token".
+    pub detail: String,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(action: AuditAction) -> Event<'a> {
+        Event { action, target: None, detail: String::new() }
+    }
+
+    pub fn on(mut self, kind: TargetKind, id: i64, name: &'a str) -> Event<'a> {
+        self.target = Some((kind, id, name));
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Event<'a> {
+        self.detail = detail.into();
+        self
+    }
+
+    /// What "Filter events" matches: the actor's and the target's names, lowercased here
+    /// (Unicode-aware, alike on both backends).
+    pub fn search_key(&self, actor: &Actor) -> String {
+        let target = self.target.map(|(_, _, name)| name).unwrap_or_default();
+        format!("{}\n{}", actor.name, target).to_lowercase()
+    }
+}
+
+/// Appends one event on `$conn` (a transaction of either backend).
+macro_rules! record_event {
+    ($conn:expr, $org:expr, $actor:expr, $event:expr, $now:expr) => {{
+        let actor: &$crate::server::db::Actor = $actor;
+        let event: $crate::server::db::audit::Event<'_> = $event;
+        let key = event.search_key(actor);
+        let (target_kind, target_id, target_name) = match event.target {
+            Some((kind, id, name)) => {
+                (Some($crate::model::Choice::as_str(kind)), Some(id), Some(name))
+            }
+            None => (None, None, None),
+        };
+        sqlx::query(
+            "INSERT INTO audit_events (organization_id, created_at, action, actor_kind, \
+             actor_user_id, actor_token_id, actor_name, target_kind, target_id, target_name, \
+             address, detail, search_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind($org)
+        .bind($now)
+        .bind($crate::model::Choice::as_str(event.action))
+        .bind($crate::model::Choice::as_str(actor.kind))
+        .bind(actor.user)
+        .bind(actor.token)
+        .bind(actor.name.as_str())
+        .bind(target_kind)
+        .bind(target_id)
+        .bind(target_name)
+        .bind(actor.address.as_deref())
+        .bind(event.detail.as_str())
+        .bind(key)
+        .execute($conn)
+        .await
+        .map(|_| ())
+    }};
+}
+
+pub(crate) use record_event;
+
+const EVENT_SELECT: &str = "SELECT e.id, e.created_at, e.action, e.actor_kind, e.actor_name, \
+     e.target_kind, e.target_id, e.target_name, e.address, e.detail FROM audit_events e";
+
+#[derive(sqlx::FromRow)]
+struct EventRecord {
+    id: i64,
+    created_at: i64,
+    action: String,
+    actor_kind: String,
+    actor_name: String,
+    target_kind: Option<String>,
+    target_id: Option<i64>,
+    target_name: Option<String>,
+    address: Option<String>,
+    detail: String,
+}
+
+impl From<EventRecord> for AuditEvent {
+    fn from(r: EventRecord) -> AuditEvent {
+        AuditEvent {
+            id: r.id,
+            at: r.created_at,
+            action: AuditAction::parse(&r.action).unwrap_or(AuditAction::OrganizationCreated),
+            actor_kind: ActorKind::parse(&r.actor_kind).unwrap_or(ActorKind::Anonymous),
+            actor: r.actor_name,
+            target_kind: r.target_kind.as_deref().and_then(TargetKind::parse),
+            target_id: r.target_id,
+            target: r.target_name,
+            address: r.address,
+            detail: r.detail,
+        }
+    }
+}
+
+/// The events `query` selects (its page aside), newest first from `before` (an event id)
+/// when given; `select` is the rows or their count.
+fn listing<'a, DB>(
+    select: &str,
+    organization: OrgId,
+    query: &AuditQuery,
+    before: Option<i64>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    DB::Arguments<'a>: Default,
+    OrgId: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(select);
+    qb.push(" WHERE e.organization_id = ").push_bind(organization);
+    if let Some(action) = query.action {
+        qb.push(" AND e.action = ").push_bind(action.as_str().to_string());
+    }
+    let needle = query.q.trim().to_lowercase();
+    if !needle.is_empty() {
+        qb.push(" AND e.search_key LIKE ")
+            .push_bind(contains_pattern(&needle))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(before) = before {
+        qb.push(" AND e.id < ").push_bind(before);
+    }
+    qb
+}
+
+impl Store {
+    /// One page of the organization's events, newest first, with the total that matches.
+    pub async fn list_events(
+        &self,
+        organization: OrgId,
+        query: &AuditQuery,
+        now: i64,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        let per_page = EVENTS_PER_PAGE;
+        let requested = (query.page.max(1) as u64 - 1) * per_page as u64;
+        const COUNT: &str = "SELECT count(*) FROM audit_events e";
+        let (total, rows, offset) = read_db!(self, db => {
+            let mut count = listing(COUNT, organization, query, None);
+            let mut page = listing(EVENT_SELECT, organization, query, None);
+            push_page(&mut page, "e.id DESC", per_page, requested);
+            let (total, rows) = tokio::try_join!(
+                count.build_query_scalar::<i64>().fetch_one(db),
+                page.build_query_as::<EventRecord>().fetch_all(db),
+            )?;
+            let total = total.max(0) as u64;
+            let offset = clamp_offset(requested, total, per_page);
+            let rows = if offset == requested {
+                rows
+            } else {
+                let mut page = listing(EVENT_SELECT, organization, query, None);
+                push_page(&mut page, "e.id DESC", per_page, offset);
+                page.build_query_as::<EventRecord>().fetch_all(db).await?
+            };
+            (total, rows, offset)
+        });
+        Ok(Page {
+            rows: rows.into_iter().map(AuditEvent::from).collect(),
+            total,
+            page: (offset / per_page as u64) as u32 + 1,
+            per_page,
+            now,
+        })
+    }
+
+    /// Up to `limit` events that `query` selects (its page aside), newest first, older than
+    /// the event `before` when given: an export reads the log in such batches, so it holds
+    /// one batch in memory and no connection between batches.
+    pub async fn events_before(
+        &self,
+        organization: OrgId,
+        query: &AuditQuery,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = read_db!(self, db => {
+            let mut qb = listing(EVENT_SELECT, organization, query, before);
+            qb.push(" ORDER BY e.id DESC LIMIT ").push_bind(limit as i64);
+            qb.build_query_as::<EventRecord>().fetch_all(db).await?
+        });
+        Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+
+    /// Records an event that changes nothing else: a failed sign-in.
+    pub async fn record_event(
+        &self,
+        organization: OrgId,
+        actor: &Actor,
+        action: AuditAction,
+        target: Option<(TargetKind, i64, &str)>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let event = Event { action, target, detail: String::new() };
+        transaction!(self, tx => record_event!(&mut *tx, organization, actor, event, now)?);
+        Ok(())
+    }
+
+    /// Lets the benchmark seed many events quickly (not used by request handlers).
+    pub async fn seed_events(
+        &self,
+        organization: OrgId,
+        count: u32,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        const ACTORS: [&str; 4] = ["Ada", "Grace", "Linus", "ci (token of Ada)"];
+        let mut done = 0;
+        while done < count {
+            let batch = (count - done).min(5_000);
+            transaction!(self, tx => {
+                for i in done..done + batch {
+                    let action = AuditAction::ALL[i as usize % AuditAction::ALL.len()];
+                    let actor = Actor {
+                        kind: ActorKind::User,
+                        user: None,
+                        token: None,
+                        name: ACTORS[i as usize % ACTORS.len()].to_string(),
+                        address: Some(format!("10.0.{}.{}", i / 250 % 250, i % 250)),
+                    };
+                    let target = format!("token-{i:07}");
+                    let event = Event::new(action).on(TargetKind::Token, i as i64, &target);
+                    record_event!(&mut *tx, organization, &actor, event, now - (count - i) as i64)?;
+                }
+            });
+            done += batch;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{by, fresh_store, org_of, person};
+    use super::*;
+    use crate::{
+        domain::TokenName,
+        model::{Role, TokenKind, UserStatus},
+        server::{db::NewFile, token_secret::TokenSecret},
+    };
+
+    async fn events(store: &Store) -> i64 {
+        store.scalar_for_test("SELECT count(*) FROM audit_events", &[]).await
+    }
+
+    async fn last(store: &Store, org: OrgId) -> AuditEvent {
+        let query = AuditQuery::default();
+        store.list_events(org, &query, 0).await.unwrap().rows.remove(0)
+    }
+
+    fn name(n: &str) -> TokenName {
+        TokenName::parse(n).unwrap()
+    }
+
+    /// Each change writes exactly one event, with it; a change that fails writes none.
+    #[tokio::test]
+    async fn every_change_writes_exactly_one_event_and_a_failed_one_none() {
+        let (store, _db) = fresh_store().await;
+        let from: Option<IpAddr> = Some("192.0.2.7".parse().unwrap());
+        let ada = store
+            .setup_first_admin("Acme", person("Ada", "ada@acme.test"), from, 10)
+            .await
+            .unwrap();
+        let org = org_of(&store, ada).await;
+        let ada_by = Actor::user(ada, "Ada", from);
+        assert_eq!(events(&store).await, 1);
+        let e = last(&store, org).await;
+        assert_eq!(
+            (e.action, e.actor.as_str(), e.target.as_deref(), e.address.as_deref()),
+            (AuditAction::OrganizationCreated, "Ada", Some("Acme"), Some("192.0.2.7"))
+        );
+
+        // Each step: the change, then the action it must have recorded.
+        let mut n = 1;
+        let mut expect = |store: &Store, action: AuditAction| {
+            n += 1;
+            let store = store.clone();
+            async move {
+                assert_eq!(events(&store).await, n, "{action:?}");
+                assert_eq!(last(&store, org).await.action, action);
+            }
+        };
+        store.create_session(b"s1", ada, 20, 3_600, Some((org, &ada_by))).await.unwrap();
+        expect(&store, AuditAction::SignedIn).await;
+        let bob = store
+            .add_user(org, &ada_by, person("Bob", "bob@acme.test"), Role::Member, 21)
+            .await
+            .unwrap();
+        expect(&store, AuditAction::UserAdded).await;
+        store.set_role(org, &ada_by, bob.id, Role::Admin, 22).await.unwrap();
+        expect(&store, AuditAction::RoleChanged).await;
+        assert_eq!(last(&store, org).await.detail, "Member → Admin");
+        store.set_status(org, &ada_by, bob.id, UserStatus::Disabled, 23).await.unwrap();
+        expect(&store, AuditAction::UserDisabled).await;
+        store.set_status(org, &ada_by, bob.id, UserStatus::Active, 24).await.unwrap();
+        expect(&store, AuditAction::UserEnabled).await;
+        store.reset_password(org, &ada_by, bob.id, "$argon2id$x", 25).await.unwrap();
+        expect(&store, AuditAction::PasswordChanged).await;
+        store.set_password(org, &ada_by, "$argon2id$y", 26).await.unwrap();
+        expect(&store, AuditAction::PasswordChanged).await;
+        let secret = TokenSecret::generate(TokenKind::Api).unwrap();
+        let cli = store.create_token(org, &ada_by, &name("cli"), &secret, 27).await.unwrap();
+        expect(&store, AuditAction::TokenGenerated).await;
+        let (cli2, _) = store.regenerate_token(org, cli.id, &ada_by, 28).await.unwrap();
+        expect(&store, AuditAction::TokenRegenerated).await;
+        let as_token = Actor::token(cli2.id, "cli", ada, "Ada", from);
+        let file = NewFile { name: "f.txt", size: 3, sha256: "ab", token: cli2.id, principal: ada };
+        store.insert_file(org, &as_token, file, 29, 1_000).await.unwrap().unwrap();
+        expect(&store, AuditAction::FileUploaded).await;
+        assert_eq!(last(&store, org).await.actor, "cli (token of Ada)");
+        store.revoke_token(org, cli2.id, &as_token, 30).await.unwrap();
+        expect(&store, AuditAction::TokenRevoked).await;
+        let leaked = TokenSecret::generate(TokenKind::Forwarder).unwrap();
+        store.create_token(org, &ada_by, &name("dc-east"), &leaked, 31).await.unwrap();
+        expect(&store, AuditAction::TokenGenerated).await;
+        let reported =
+            store.report_exposed(&[leaked.digest()], &Actor::reporter(from), 32).await.unwrap();
+        assert_eq!(reported, 1);
+        expect(&store, AuditAction::TokenReportedExposed).await;
+        // Changing the password ended s1; a session started since then ends by signing out.
+        store.create_session(b"s2", ada, 33, 3_600, None).await.unwrap();
+        store.delete_session(b"s2", org, &ada_by, 33).await.unwrap();
+        expect(&store, AuditAction::SignedOut).await;
+
+        // Failed and empty changes record nothing.
+        let before = events(&store).await;
+        let taken = TokenSecret::generate(TokenKind::Api).unwrap();
+        store.create_token(org, &ada_by, &name("x"), &taken, 40).await.unwrap();
+        let after_create = events(&store).await;
+        assert_eq!(after_create, before + 1);
+        let again = TokenSecret::generate(TokenKind::Forwarder).unwrap();
+        assert!(store.create_token(org, &ada_by, &name("X"), &again, 41).await.is_err());
+        assert!(store
+            .add_user(org, &ada_by, person("B2", "bob@acme.test"), Role::Member, 42)
+            .await
+            .is_err());
+        assert!(store.set_role(org, &ada_by, ada, Role::Member, 43).await.is_err());
+        store.set_role(org, &ada_by, bob.id, Role::Admin, 44).await.unwrap(); // no change
+        store.revoke_token(org, cli2.id, &ada_by, 45).await.unwrap(); // revoked already
+        assert!(store.regenerate_token(org, cli2.id, &ada_by, 46).await.is_err());
+        assert_eq!(
+            store.report_exposed(&[leaked.digest()], &Actor::reporter(from), 47).await.unwrap(),
+            0
+        );
+        store.delete_session(b"gone", org, &ada_by, 48).await.unwrap();
+        let quota =
+            NewFile { name: "big", size: 10_000, sha256: "cd", token: cli.id, principal: ada };
+        assert!(store.insert_file(org, &as_token, quota, 49, 1_000).await.unwrap().is_none());
+        // A demoted admin's change is refused, and so is its event.
+        let bob_by = Actor::user(bob.id, "Bob", None);
+        store.set_role(org, &ada_by, bob.id, Role::Member, 50).await.unwrap();
+        let after_demote = events(&store).await;
+        let late = TokenSecret::generate(TokenKind::Api).unwrap();
+        assert!(matches!(
+            store.create_token(org, &bob_by, &name("late"), &late, 51).await,
+            Err(StoreError::NotPermitted)
+        ));
+        assert_eq!(events(&store).await, after_demote);
+        assert_eq!(after_demote, after_create + 1);
+    }
+
+    #[tokio::test]
+    async fn the_database_refuses_to_change_or_delete_an_event() {
+        let (store, _db) = fresh_store().await;
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
+        for sql in [
+            "UPDATE audit_events SET actor_name = 'Mallory'",
+            "UPDATE audit_events SET action = 'signed_in' WHERE id = 1",
+            "DELETE FROM audit_events",
+            "DELETE FROM audit_events WHERE id = 1",
+        ] {
+            let refused = store.try_execute_for_test(sql, &[]).await;
+            assert!(refused.is_err(), "{sql}");
+            assert!(format!("{:?}", refused.unwrap_err()).contains("append-only"), "{sql}");
+        }
+        let org = org_of(&store, ada).await;
+        assert_eq!(last(&store, org).await.actor, "Ada");
+        assert_eq!(events(&store).await, 1);
+    }
+
+    #[tokio::test]
+    async fn regenerating_keeps_name_type_creator_and_service_account() {
+        let (store, _db) = fresh_store().await;
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
+        let org = org_of(&store, ada).await;
+        let bob = store
+            .add_user(org, &by(ada), person("Bob", "bob@acme.test"), Role::Admin, 1)
+            .await
+            .unwrap();
+        let old = TokenSecret::generate(TokenKind::Forwarder).unwrap();
+        let made = store.create_token(org, &by(ada), &name("dc-east"), &old, 2).await.unwrap();
+        let account: i64 = store
+            .scalar_for_test("SELECT principal_id FROM tokens WHERE id = $1", &[made.id.0])
+            .await;
+        // Bob regenerates Ada's token: the creator stays Ada, the account stays the same.
+        let (new, secret) = store.regenerate_token(org, made.id, &by(bob.id), 3).await.unwrap();
+        assert_eq!(
+            (new.name.as_str(), new.kind, new.created_by.as_str()),
+            ("dc-east", TokenKind::Forwarder, "Ada")
+        );
+        assert_eq!(secret.kind(), TokenKind::Forwarder);
+        assert_ne!(secret.digest(), old.digest());
+        assert_eq!(
+            store
+                .scalar_for_test("SELECT principal_id FROM tokens WHERE id = $1", &[new.id.0])
+                .await,
+            account
+        );
+        let old_row = store.token(org, made.id).await.unwrap().unwrap();
+        assert_eq!(old_row.revoked_reason, Some(crate::model::RevokeReason::Regenerated));
+        assert_eq!(old_row.revoked_by.as_deref(), Some("Bob"));
+        assert!(store.token_by_digest(&old.digest()).await.unwrap().unwrap().revoked);
+        assert!(!store.token_by_digest(&secret.digest()).await.unwrap().unwrap().revoked);
+        // Another organization's id is not found.
+        let hank = store
+            .create_user("Globex", person("Hank", "hank@globex.test"), Role::Admin, 0)
+            .await
+            .unwrap();
+        let globex = org_of(&store, hank).await;
+        assert!(matches!(
+            store.regenerate_token(globex, new.id, &by(hank), 4).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_log_filters_by_action_and_name_pages_newest_first_and_stays_in_its_organization() {
+        let (store, _db) = fresh_store().await;
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
+        let org = org_of(&store, ada).await;
+        let hank = store
+            .create_user("Globex", person("Hank", "hank@globex.test"), Role::Admin, 0)
+            .await
+            .unwrap();
+        let globex = org_of(&store, hank).await;
+        for i in 0..30 {
+            let secret = TokenSecret::generate(TokenKind::Api).unwrap();
+            let n = if i == 7 { "Ärger-Schlüssel".to_string() } else { format!("t{i}") };
+            store
+                .create_token(org, &Actor::user(ada, "Ada", None), &name(&n), &secret, 10 + i)
+                .await
+                .unwrap();
+        }
+        let list = |q: &str, action: Option<AuditAction>, page: u32| {
+            let store = store.clone();
+            let query = AuditQuery { q: q.into(), action, page };
+            async move { store.list_events(org, &query, 0).await.unwrap() }
+        };
+        let all = list("", None, 1).await;
+        assert_eq!(
+            (all.total, all.rows.len(), all.rows[0].target.as_deref()),
+            (31, 25, Some("t29"))
+        );
+        let second = list("", None, 2).await;
+        assert_eq!((second.page, second.rows.len()), (2, 6));
+        assert_eq!(second.rows.last().unwrap().action, AuditAction::OrganizationCreated);
+        assert_eq!(list("", Some(AuditAction::TokenGenerated), 1).await.total, 30);
+        assert_eq!(list("", Some(AuditAction::OrganizationCreated), 1).await.total, 1);
+        assert_eq!(list("ärger-SCHLÜSSEL", None, 1).await.total, 1, "Unicode, ignoring case");
+        assert_eq!(list("ada", Some(AuditAction::TokenGenerated), 1).await.total, 30, "the actor");
+        assert_eq!(list("%", None, 1).await.total, 0, "wildcards match themselves");
+        // Globex sees its own two events only (organization created, user added).
+        let theirs = store.list_events(globex, &AuditQuery::default(), 0).await.unwrap();
+        assert_eq!(theirs.total, 2);
+        assert!(theirs.rows.iter().all(|e| e.actor == "Command line"));
+        // An export reads every matching event once, in batches, newest first.
+        let query = AuditQuery { action: Some(AuditAction::TokenGenerated), ..Default::default() };
+        let (mut seen, mut before) = (Vec::new(), None);
+        loop {
+            let batch = store.events_before(org, &query, before, 7).await.unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            before = batch.last().map(|e| e.id);
+            seen.extend(batch.into_iter().map(|e| e.id));
+        }
+        assert_eq!(seen.len(), 30);
+        assert!(seen.windows(2).all(|w| w[0] > w[1]));
+    }
+}
