@@ -48,6 +48,16 @@ for (const width of [1280, 390]) {
       await expectAccessible(page, 'revoke dialog');
       await page.getByRole('alertdialog', { name: 'Revoke token' }).getByRole('button', { name: 'Cancel' }).click();
 
+      await page.getByRole('button', { name: `Actions for ${name}` }).click();
+      await page.getByRole('menuitem', { name: 'Regenerate' }).click();
+      const regenerate = page.getByRole('alertdialog', { name: 'Regenerate token' });
+      await expect(regenerate).toBeVisible();
+      await expectAccessible(page, 'regenerate dialog');
+      await regenerate.getByRole('button', { name: 'Regenerate token' }).click();
+      await expect(regenerate.getByRole('textbox', { name: 'Token value' })).toBeVisible();
+      await expectAccessible(page, 'regenerated token');
+      await regenerate.getByRole('button', { name: 'Done' }).click();
+
       await page.getByLabel('Filter tokens').fill('no token has this name');
       await expect(page.getByRole('heading', { name: /No tokens/ })).toBeVisible();
       await expectAccessible(page, 'empty token list');
@@ -81,6 +91,20 @@ for (const width of [1280, 390]) {
       await page.getByRole('menuitem', { name: 'Change role' }).click();
       await expect(page.getByRole('dialog', { name: 'Change role' })).toBeVisible();
       await expectAccessible(page, 'role dialog');
+    });
+
+    test('audit log tab: list, filtered, empty', async ({ page }) => {
+      await signIn(page, ADMIN);
+      await goto(page, '/settings/audit-log');
+      await expect(page.getByRole('heading', { name: 'Audit log' })).toBeVisible();
+      await expect(page.getByRole('columnheader', { name: 'Actor' })).toBeVisible();
+      await expectAccessible(page, 'audit log');
+      await page.getByLabel('Action').selectOption({ label: 'Signed in' });
+      await expect(page).toHaveURL(/action=signed_in/);
+      await expectAccessible(page, 'audit log filtered');
+      await page.getByLabel('Filter events').fill('no event has this name');
+      await expect(page.getByRole('heading', { name: /No events/ })).toBeVisible();
+      await expectAccessible(page, 'empty audit log');
     });
 
     test('account page and the admins-only page', async ({ page }) => {
