@@ -220,6 +220,11 @@ pub struct AuditQuery {
 
 pub const EVENTS_PER_PAGE: u32 = 25;
 
+/// The audit log counts the events a filter selects up to this many: an exact count of a
+/// million events would cost more than the page itself. Beyond it, the filter narrows, or
+/// the CSV export has them all.
+pub const EVENTS_COUNTED: u64 = 10_000;
+
 pub type AuditPage = Page<AuditEvent>;
 
 /// What "unused" means for the status filter.
@@ -286,6 +291,10 @@ impl std::fmt::Debug for NewUser {
 pub struct Page<T> {
     pub rows: Vec<T>,
     pub total: u64,
+    /// More rows match than `total`: counting stopped there (the audit log counts at most
+    /// `EVENTS_COUNTED`), and paging ends there too.
+    #[serde(default)]
+    pub more: bool,
     /// 1-based; the last page when more was asked for than exists.
     pub page: u32,
     pub per_page: u32,

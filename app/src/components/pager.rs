@@ -14,11 +14,27 @@ fn shown_range(page: u32, per_page: u32, shown: usize) -> (u64, u64) {
 pub fn announcement<T>(page: &Page<T>) -> String {
     let (first, last) = shown_range(page.page, page.per_page, page.rows.len());
     match page.total {
+        total if page.more => {
+            format!("More than {} results, rows {first} to {last}", grouped(total))
+        }
         0 => "No results".to_string(),
         1 => "1 result".to_string(),
         total if page.rows.len() as u64 == total => format!("{total} results"),
         total => format!("{total} results, rows {first} to {last}"),
     }
+}
+
+/// 10000 → "10,000".
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[component]
@@ -29,6 +45,9 @@ pub fn Pager(
     total: u64,
     /// Rows on this page.
     shown: usize,
+    /// More match than `total` (see `Page::more`).
+    #[prop(optional)]
+    more: bool,
     /// Called with the page to go to.
     on_page: Callback<u32>,
 ) -> impl IntoView {
@@ -38,7 +57,13 @@ pub fn Pager(
     // Not a live region: the list announces its count in one that outlives its pages.
     view! {
         <nav class="pager" aria-label="Pagination">
-            <p class="pager-count">{format!("Showing {first}–{last} of {total}")}</p>
+            <p class="pager-count">
+                {if more {
+                    format!("Showing {first}–{last} of more than {}", grouped(total))
+                } else {
+                    format!("Showing {first}–{last} of {total}")
+                }}
+            </p>
             <div class="pager-buttons">
                 <button
                     type="button"
@@ -67,7 +92,7 @@ mod tests {
     use crate::model::Page;
 
     fn page(total: u64, page: u32, rows: usize) -> Page<()> {
-        Page { rows: vec![(); rows], total, page, per_page: 25, now: 0 }
+        Page { rows: vec![(); rows], total, more: false, page, per_page: 25, now: 0 }
     }
 
     #[test]
@@ -77,5 +102,9 @@ mod tests {
         assert_eq!(announcement(&page(7, 1, 7)), "7 results");
         assert_eq!(announcement(&page(73, 2, 25)), "73 results, rows 26 to 50");
         assert_eq!(announcement(&page(73, 3, 23)), "73 results, rows 51 to 73");
+        let capped = Page { more: true, ..page(10_000, 2, 25) };
+        assert_eq!(announcement(&capped), "More than 10,000 results, rows 26 to 50");
+        assert_eq!(super::grouped(1_234_567), "1,234,567");
+        assert_eq!(super::grouped(999), "999");
     }
 }

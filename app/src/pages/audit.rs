@@ -116,7 +116,7 @@ fn EventTable(page: AuditPage, on_page: Callback<u32>) -> impl IntoView {
         <DataTable headers=&["Time", "Actor", "Action", "Target", "Address"]>
             {page.rows.into_iter().map(|event| view! { <EventRow event /> }).collect_view()}
         </DataTable>
-        <Pager page=page.page per_page=page.per_page total=page.total shown on_page />
+        <Pager page=page.page per_page=page.per_page total=page.total more=page.more shown on_page />
     }
     .into_any()
 }

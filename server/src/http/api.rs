@@ -967,7 +967,11 @@ impl From<AuditEvent> for ApiAuditEvent {
 #[derive(Serialize, ToSchema)]
 pub struct AuditEventList {
     events: Vec<ApiAuditEvent>,
+    /// How many events match, counted up to 10,000; see `more`.
     total: u64,
+    /// More than `total` events match; pages end at `total`. Narrow the filter to reach
+    /// older events.
+    more: bool,
     page: u32,
     per_page: u32,
 }
@@ -999,6 +1003,7 @@ async fn list_audit_events(
     Ok(Json(AuditEventList {
         events: page.rows.into_iter().map(Into::into).collect(),
         total: page.total,
+        more: page.more,
         page: page.page,
         per_page: page.per_page,
     }))

@@ -11,7 +11,7 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 use super::{clamp_offset, contains_pattern, push_page, read_db, transaction, Store, StoreError};
 use crate::model::{
     ActorKind, AuditAction, AuditEvent, AuditQuery, Choice, OrgId, Page, TargetKind, TokenId,
-    UserId, EVENTS_PER_PAGE,
+    UserId, EVENTS_COUNTED, EVENTS_PER_PAGE,
 };
 
 /// Who acts, as the audit log records them: their name at that moment and their address.
@@ -231,9 +231,11 @@ impl Store {
     ) -> Result<Page<AuditEvent>, StoreError> {
         let per_page = EVENTS_PER_PAGE;
         let requested = (query.page.max(1) as u64 - 1) * per_page as u64;
-        const COUNT: &str = "SELECT count(*) FROM audit_events e";
-        let (total, rows, offset) = read_db!(self, db => {
+        // Counted up to one more than EVENTS_COUNTED, to know whether there are more.
+        const COUNT: &str = "SELECT count(*) FROM (SELECT 1 FROM audit_events e";
+        let (total, more, rows, offset) = read_db!(self, db => {
             let mut count = listing(COUNT, organization, query, None);
+            count.push(" LIMIT ").push_bind(EVENTS_COUNTED as i64 + 1).push(") counted");
             let mut page = listing(EVENT_SELECT, organization, query, None);
             push_page(&mut page, "e.id DESC", per_page, requested);
             let (total, rows) = tokio::try_join!(
@@ -241,6 +243,8 @@ impl Store {
                 page.build_query_as::<EventRecord>().fetch_all(db),
             )?;
             let total = total.max(0) as u64;
+            let more = total > EVENTS_COUNTED;
+            let total = total.min(EVENTS_COUNTED);
             let offset = clamp_offset(requested, total, per_page);
             let rows = if offset == requested {
                 rows
@@ -249,11 +253,12 @@ impl Store {
                 push_page(&mut page, "e.id DESC", per_page, offset);
                 page.build_query_as::<EventRecord>().fetch_all(db).await?
             };
-            (total, rows, offset)
+            (total, more, rows, offset)
         });
         Ok(Page {
             rows: rows.into_iter().map(AuditEvent::from).collect(),
             total,
+            more,
             page: (offset / per_page as u64) as u32 + 1,
             per_page,
             now,
@@ -292,34 +297,38 @@ impl Store {
         Ok(())
     }
 
-    /// Lets the benchmark seed many events quickly (not used by request handlers).
+    /// Lets the benchmark seed many events quickly, in one statement (not used by request
+    /// handlers): `count` events over the 14 actions, four actors and as many targets, one
+    /// second apart up to `now`. ASCII names, so SQL's `lower()` makes the search key.
     pub async fn seed_events(
         &self,
         organization: OrgId,
         count: u32,
         now: i64,
     ) -> Result<(), StoreError> {
-        const ACTORS: [&str; 4] = ["Ada", "Grace", "Linus", "ci (token of Ada)"];
-        let mut done = 0;
-        while done < count {
-            let batch = (count - done).min(5_000);
-            transaction!(self, tx => {
-                for i in done..done + batch {
-                    let action = AuditAction::ALL[i as usize % AuditAction::ALL.len()];
-                    let actor = Actor {
-                        kind: ActorKind::User,
-                        user: None,
-                        token: None,
-                        name: ACTORS[i as usize % ACTORS.len()].to_string(),
-                        address: Some(format!("10.0.{}.{}", i / 250 % 250, i % 250)),
-                    };
-                    let target = format!("token-{i:07}");
-                    let event = Event::new(action).on(TargetKind::Token, i as i64, &target);
-                    record_event!(&mut *tx, organization, &actor, event, now - (count - i) as i64)?;
-                }
-            });
-            done += batch;
-        }
+        let actions: String = AuditAction::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!(" WHEN {i} THEN '{}'", a.as_str()))
+            .collect();
+        let actor = "CASE i % 4 WHEN 0 THEN 'Ada' WHEN 1 THEN 'Grace' WHEN 2 THEN 'Linus' \
+                     ELSE 'ci (token of Ada)' END";
+        let sql = format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $2) \
+             INSERT INTO audit_events (organization_id, created_at, action, actor_kind, actor_name, \
+             target_kind, target_id, target_name, address, detail, search_key) \
+             SELECT $1, $3 - ($2 - i), CASE i % {}{actions} END, 'user', {actor}, 'token', i, \
+             'token-' || i, '10.0.0.' || (i % 250), '', lower({actor} || ' token-' || i) FROM n",
+            AuditAction::ALL.len(),
+        );
+        transaction!(self, tx => {
+            sqlx::query(&sql)
+                .bind(organization)
+                .bind(count as i64)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        });
         Ok(())
     }
 }
@@ -454,6 +463,26 @@ mod tests {
         assert_eq!(after_demote, after_create + 1);
     }
 
+    /// Beyond EVENTS_COUNTED matches the count stops and says so; paging ends there.
+    #[tokio::test]
+    async fn a_long_log_is_counted_up_to_a_limit() {
+        let (store, _db) = fresh_store().await;
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
+        let org = org_of(&store, ada).await;
+        store.seed_events(org, EVENTS_COUNTED as u32 + 10, 1_000_000).await.unwrap();
+        let all = store.list_events(org, &AuditQuery::default(), 0).await.unwrap();
+        assert_eq!((all.total, all.more), (EVENTS_COUNTED, true));
+        let last = AuditQuery { page: 10_000, ..Default::default() };
+        let end = store.list_events(org, &last, 0).await.unwrap();
+        assert_eq!((end.page, end.rows.len()), (EVENTS_COUNTED as u32 / EVENTS_PER_PAGE, 25));
+        // Below the limit the count is exact.
+        let grace = AuditQuery { q: "grace".into(), action: Some(AuditAction::SignedIn), page: 1 };
+        let few = store.list_events(org, &grace, 0).await.unwrap();
+        assert!(!few.more);
+        assert_eq!(few.total, (EVENTS_COUNTED + 10).div_ceil(28));
+    }
+
     #[tokio::test]
     async fn the_database_refuses_to_change_or_delete_an_event() {
         let (store, _db) = fresh_store().await;
@@ -574,5 +603,142 @@ mod tests {
         }
         assert_eq!(seen.len(), 30);
         assert!(seen.windows(2).all(|w| w[0] > w[1]));
+    }
+
+    fn rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The audit log at scale, on the test backend (`TOKENWELL_TEST_PG_URL` for
+    /// PostgreSQL): first-page latency with AUDIT_EVENTS (default 1,000,000) events in one
+    /// organization, unfiltered and filtered; an export of 100,000 events and the memory it
+    /// takes; what writing the event adds to a change. Results in docs/benchmarks.md.
+    /// `cargo test -p app --features ssr --release audit_log_at_scale -- --ignored --nocapture`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark; see docs/benchmarks.md"]
+    async fn audit_log_at_scale() {
+        use std::time::Instant;
+        let n: u32 =
+            std::env::var("AUDIT_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+        let (store, _db) = fresh_store().await;
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
+        let org = org_of(&store, ada).await;
+        let now = crate::server::now();
+        let started = Instant::now();
+        store.seed_events(org, n, now).await.unwrap();
+        if store.backend_name() == "postgres" {
+            store.execute_for_test("VACUUM ANALYZE audit_events", &[]).await;
+        }
+        println!(
+            "backend {}, {n} events seeded in {:.1?}",
+            store.backend_name(),
+            started.elapsed()
+        );
+
+        let cases = [
+            ("unfiltered", AuditQuery::default()),
+            (
+                "action (1 in 14)",
+                AuditQuery { action: Some(AuditAction::TokenRevoked), ..Default::default() },
+            ),
+            ("text, common (1 in 4)", AuditQuery { q: "grace".into(), ..Default::default() }),
+            (
+                "text, rare (1 event)",
+                AuditQuery { q: format!("token-{}", n / 2), ..Default::default() },
+            ),
+            (
+                "action + text",
+                AuditQuery { q: "grace".into(), action: Some(AuditAction::SignedIn), page: 1 },
+            ),
+            ("unfiltered, page 400", AuditQuery { page: 400, ..Default::default() }),
+        ];
+        for (what, query) in cases {
+            for _ in 0..3 {
+                store.list_events(org, &query, now).await.unwrap();
+            }
+            let mut times: Vec<f64> = (0..40).map(|_| 0.0).collect();
+            let mut total = 0;
+            for t in times.iter_mut() {
+                let started = Instant::now();
+                total = store.list_events(org, &query, now).await.unwrap().total;
+                *t = started.elapsed().as_secs_f64() * 1000.0;
+            }
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            println!(
+                "first page, {what}: {total} match; p50 {:.1} ms, p95 {:.1} ms",
+                times[times.len() / 2],
+                times[times.len() * 95 / 100]
+            );
+        }
+
+        // An export of 100,000 events in batches, as the CSV endpoint reads them.
+        let before = rss_kib();
+        let started = Instant::now();
+        let (mut exported, mut bytes, mut cursor, mut peak) = (0usize, 0usize, None, before);
+        while exported < 100_000 {
+            let batch = store
+                .events_before(
+                    org,
+                    &AuditQuery::default(),
+                    cursor,
+                    crate::server::audit::EXPORT_BATCH,
+                )
+                .await
+                .unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            cursor = batch.last().map(|e| e.id);
+            exported += batch.len();
+            bytes += batch.iter().map(|e| crate::server::audit::csv_line(e).len()).sum::<usize>();
+            peak = peak.max(rss_kib());
+        }
+        println!(
+            "export: {exported} events, {:.1} MB of CSV in {:.2?}; RSS {} KiB before, peak {} KiB",
+            bytes as f64 / 1e6,
+            started.elapsed(),
+            before,
+            peak
+        );
+
+        // What the event adds to a change: a change (create + revoke, each its own durable
+        // transaction) against the event's own insert inside a transaction.
+        const CHANGES: usize = 200;
+        let started = Instant::now();
+        for i in 0..CHANGES {
+            let secret = TokenSecret::generate(TokenKind::Api).unwrap();
+            let t = store
+                .create_token(org, &by(ada), &name(&format!("w{i}")), &secret, now)
+                .await
+                .unwrap();
+            store.revoke_token(org, t.id, &by(ada), now).await.unwrap();
+        }
+        let per_change = started.elapsed().as_secs_f64() * 1000.0 / (2 * CHANGES) as f64;
+        const EVENTS: usize = 2_000;
+        let actor = by(ada);
+        let started = Instant::now();
+        let inserts = async {
+            transaction!(store, tx => {
+                for i in 0..EVENTS {
+                    let target = format!("w{i}");
+                    let event =
+                        Event::new(AuditAction::TokenRevoked).on(TargetKind::Token, i as i64, &target);
+                    record_event!(&mut *tx, org, &actor, event, now)?;
+                }
+            });
+            Ok::<(), StoreError>(())
+        };
+        inserts.await.unwrap();
+        let per_event = started.elapsed().as_secs_f64() * 1000.0 / EVENTS as f64;
+        println!(
+            "a change takes {per_change:.3} ms with its event; the event's insert {per_event:.3} ms ({:.1} %)",
+            per_event / (per_change - per_event) * 100.0
+        );
     }
 }

@@ -111,7 +111,7 @@ impl Store {
             .await?;
             (total, rows)
         });
-        Ok(Page { rows, total: total.max(0) as u64, page: page.max(1), per_page, now })
+        Ok(Page { rows, total: total.max(0) as u64, more: false, page: page.max(1), per_page, now })
     }
 }
 

@@ -336,6 +336,7 @@ impl Store {
         Ok(Page {
             rows: rows.into_iter().map(TokenRow::from).collect(),
             total,
+            more: false,
             page: (offset / per_page as u64) as u32 + 1,
             per_page,
             now,
