@@ -35,6 +35,12 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_org ON audit_events (organization_id, id, search_key);
 CREATE INDEX audit_events_org_action ON audit_events (organization_id, action, id, search_key);
 
+-- "Filter events" for text that matches few events: a trigram index (pg_trgm ships with
+-- PostgreSQL and is a trusted extension: a database owner may create it). The store checks
+-- every candidate against the row itself, as on SQLite.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX audit_events_search ON audit_events USING gin (search_key gin_trgm_ops);
+
 CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'audit events are append-only';

@@ -60,6 +60,7 @@ impl Application {
             .build();
         let throttle = LoginThrottle::new(store.clone());
         throttle.start_sweeping();
+        store.start_search_indexer();
         let state = AppState::new(AppStateInner {
             leptos_options,
             store: store.clone(),

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
-use super::{clamp_offset, contains_pattern, push_page, read_db, transaction, Store, StoreError};
+use super::{
+    clamp_offset, contains_pattern, push_page, read_db, transaction, Backend, Store, StoreError,
+};
 use crate::model::{
     ActorKind, AuditAction, AuditEvent, AuditQuery, Choice, OrgId, Page, TargetKind, TokenId,
     UserId, EVENTS_COUNTED, EVENTS_PER_PAGE,
@@ -82,6 +84,19 @@ impl Actor {
             address: address.map(|a| a.to_string()),
         }
     }
+}
+
+/// A text filter with at most this many matches is answered through the search index, and
+/// counted exactly; one with more, by reading the log newest first (`listing`).
+const FEW_MATCHES: u64 = 1_000;
+
+/// Events the SQLite search indexer adds per transaction.
+const INDEX_BATCH: u32 = 5_000;
+
+/// An FTS5 query for rows whose text holds `needle` (at least three characters), as the
+/// trigram tokenizer reads a quoted phrase; quotes inside are doubled.
+fn trigram_query(needle: &str) -> String {
+    format!("\"{}\"", needle.replace('"', "\"\""))
 }
 
 /// What happened to what, for `record_event!`.
@@ -231,6 +246,9 @@ impl Store {
     ) -> Result<Page<AuditEvent>, StoreError> {
         let per_page = EVENTS_PER_PAGE;
         let requested = (query.page.max(1) as u64 - 1) * per_page as u64;
+        if let Some(found) = self.few_text_matches(organization, query).await? {
+            return self.page_of_ids(organization, found, requested, now).await;
+        }
         // Counted up to one more than EVENTS_COUNTED, to know whether there are more.
         const COUNT: &str = "SELECT count(*) FROM (SELECT 1 FROM audit_events e";
         let (total, more, rows, offset) = read_db!(self, db => {
@@ -259,6 +277,185 @@ impl Store {
             rows: rows.into_iter().map(AuditEvent::from).collect(),
             total,
             more,
+            page: (offset / per_page as u64) as u32 + 1,
+            per_page,
+            now,
+        })
+    }
+
+    /// The ids of every event a text filter selects, newest first, when the search index
+    /// finds no more than EVENTS_COUNTED candidates in the whole log; `None` when the filter
+    /// has no text of at least three characters (the index holds trigrams) or matches more.
+    ///
+    /// A filter that matches almost nothing would otherwise read the organization's whole
+    /// index; one that matches often is answered faster in id order, by `listing`, which
+    /// stops after a page. The search index (SQLite: an FTS5 trigram table; PostgreSQL: a
+    /// `pg_trgm` GIN index) only narrows: every candidate is checked against the same
+    /// `LIKE` as `listing` uses.
+    async fn few_text_matches(
+        &self,
+        organization: OrgId,
+        query: &AuditQuery,
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        let needle = query.q.trim().to_lowercase();
+        if needle.chars().count() < 3 {
+            return Ok(None);
+        }
+        let limit = FEW_MATCHES as i64 + 1;
+        // SQLite: the events indexed so far, then those after them (a few seconds' worth).
+        let mut indexed_to = None;
+        let candidates: Vec<i64> = match &self.backend {
+            Backend::Sqlite(pools) => {
+                let phrase = trigram_query(&needle);
+                let (to, found) = tokio::try_join!(
+                    sqlx::query_scalar::<_, i64>("SELECT indexed_to FROM audit_search_state")
+                        .fetch_one(&pools.read),
+                    sqlx::query_scalar::<_, i64>(
+                        "SELECT rowid FROM audit_search WHERE audit_search MATCH $1 LIMIT $2",
+                    )
+                    .bind(phrase)
+                    .bind(limit)
+                    .fetch_all(&pools.read),
+                )?;
+                indexed_to = Some(to);
+                found
+            }
+            Backend::Postgres(pool, _) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM audit_events WHERE organization_id = $1 \
+                     AND search_key LIKE $2 ESCAPE '\\' LIMIT $3",
+                )
+                .bind(organization)
+                .bind(contains_pattern(&needle))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        if candidates.len() as i64 >= limit {
+            return Ok(None);
+        }
+        if candidates.is_empty() && indexed_to.is_none() {
+            return Ok(Some(Vec::new()));
+        }
+        const IDS: &str = "SELECT e.id FROM audit_events e";
+        let mut ids: Vec<i64> = read_db!(self, db => {
+            let mut indexed = listing(IDS, organization, query, None);
+            indexed.push(" AND e.id IN (");
+            let mut list = indexed.separated(", ");
+            list.push_bind(0i64);
+            for id in &candidates {
+                list.push_bind(*id);
+            }
+            indexed.push(")");
+            let mut ids = indexed.build_query_scalar::<i64>().fetch_all(db).await?;
+            // Two queries, not an OR, which would read the organization's whole index.
+            if let Some(to) = indexed_to {
+                let mut newer = listing(IDS, organization, query, None);
+                newer.push(" AND e.id > ").push_bind(to);
+                ids.extend(newer.build_query_scalar::<i64>().fetch_all(db).await?);
+            }
+            ids
+        });
+        if ids.len() > FEW_MATCHES as usize {
+            return Ok(None);
+        }
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(Some(ids))
+    }
+
+    /// SQLite: adds up to `batch` events not yet in the search index to it, in one write
+    /// transaction; returns how many. Run in the background (`start_search_indexer`); what
+    /// it has not reached yet is found by reading it. PostgreSQL keeps its index itself.
+    pub async fn index_audit_search(&self, batch: u32) -> Result<u64, StoreError> {
+        let Backend::Sqlite(_) = &self.backend else { return Ok(0) };
+        Ok(transaction!(self, tx => {
+            let to: i64 = sqlx::query_scalar("SELECT indexed_to FROM audit_search_state")
+                .fetch_one(&mut *tx)
+                .await?;
+            let last: Option<i64> = sqlx::query_scalar(
+                "SELECT max(id) FROM (SELECT id FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2) b",
+            )
+            .bind(to)
+            .bind(batch as i64)
+            .fetch_one(&mut *tx)
+            .await?;
+            match last {
+                None => 0,
+                Some(last) => {
+                    let added = sqlx::query(
+                        "INSERT INTO audit_search (rowid, search_key) \
+                         SELECT id, search_key FROM audit_events WHERE id > $1 AND id <= $2",
+                    )
+                    .bind(to)
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    sqlx::query("UPDATE audit_search_state SET indexed_to = $1")
+                        .bind(last)
+                        .execute(&mut *tx)
+                        .await?;
+                    added
+                }
+            }
+        }))
+    }
+
+    /// SQLite: keeps the search index up with the log, every second, for as long as the
+    /// runtime runs. Does nothing on PostgreSQL.
+    pub fn start_search_indexer(&self) {
+        let Backend::Sqlite(_) = &self.backend else { return };
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                loop {
+                    match store.index_audit_search(INDEX_BATCH).await {
+                        Ok(added) if added == INDEX_BATCH as u64 => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!("could not index the audit log for search: {e}");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// The page at `requested` (an offset) of `ids`, every matching event newest first.
+    async fn page_of_ids(
+        &self,
+        organization: OrgId,
+        ids: Vec<i64>,
+        requested: u64,
+        now: i64,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        let per_page = EVENTS_PER_PAGE;
+        let total = ids.len() as u64;
+        let offset = clamp_offset(requested, total, per_page);
+        let shown: Vec<i64> =
+            ids.iter().skip(offset as usize).take(per_page as usize).copied().collect();
+        let rows = if shown.is_empty() {
+            Vec::new()
+        } else {
+            read_db!(self, db => {
+                let mut qb = QueryBuilder::new(EVENT_SELECT);
+                qb.push(" WHERE e.organization_id = ").push_bind(organization).push(" AND e.id IN (");
+                let mut list = qb.separated(", ");
+                for id in &shown {
+                    list.push_bind(*id);
+                }
+                qb.push(") ORDER BY e.id DESC");
+                qb.build_query_as::<EventRecord>().fetch_all(db).await?
+            })
+        };
+        Ok(Page {
+            rows: rows.into_iter().map(AuditEvent::from).collect(),
+            total,
+            more: false,
             page: (offset / per_page as u64) as u32 + 1,
             per_page,
             now,
@@ -463,6 +660,80 @@ mod tests {
         assert_eq!(after_demote, after_create + 1);
     }
 
+    /// A text filter answered through the search index (few matches) lists exactly what the
+    /// `LIKE` scan of the export selects, page by page, in this organization only.
+    #[tokio::test]
+    async fn the_search_index_answers_exactly_as_the_scan() {
+        let (store, _db) = fresh_store().await;
+        let ada =
+            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
+        let org = org_of(&store, ada).await;
+        let hank = store
+            .create_user("Globex", person("Hank", "hank@globex.test"), Role::Admin, 0)
+            .await
+            .unwrap();
+        let globex = org_of(&store, hank).await;
+        let names =
+            ["Straße-1", "STRASSE-2", "quote\"d", "50%-off", "ci-runner", "ci_runner", "Ünïcode"];
+        // Three states of the SQLite index: nothing indexed (every event read), all indexed
+        // (in batches of 7), and indexed up to a point with newer events after it.
+        for (round, events) in [(0, 0..40), (1, 40..60), (2, 60..70)] {
+            if round == 1 {
+                while store.index_audit_search(7).await.unwrap() > 0 {}
+            }
+            for i in events {
+                let n = format!("{}-{i}", names[i % names.len()]);
+                let secret = TokenSecret::generate(TokenKind::Api).unwrap();
+                store
+                    .create_token(org, &Actor::user(ada, "Ada", None), &name(&n), &secret, i as i64)
+                    .await
+                    .unwrap();
+                let secret = TokenSecret::generate(TokenKind::Api).unwrap();
+                store.create_token(globex, &by(hank), &name(&n), &secret, i as i64).await.unwrap();
+            }
+            for q in [
+                "straße",
+                "strasse",
+                "quote\"d",
+                "50%",
+                "ci-r",
+                "ci_r",
+                "ünï",
+                "-4",
+                "ada",
+                "nothing here",
+            ] {
+                for action in [None, Some(AuditAction::TokenGenerated), Some(AuditAction::SignedIn)]
+                {
+                    let query = AuditQuery { q: q.into(), action, page: 1 };
+                    let scanned: Vec<i64> = store
+                        .events_before(org, &query, None, 10_000)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|e| e.id)
+                        .collect();
+                    let mut listed = Vec::new();
+                    for page in 1..=3 {
+                        let got = store
+                            .list_events(org, &AuditQuery { page, ..query.clone() }, 0)
+                            .await
+                            .unwrap();
+                        assert_eq!(got.total, scanned.len() as u64, "{q:?} {action:?}");
+                        if got.page == page {
+                            listed.extend(got.rows.iter().map(|e| e.id));
+                        }
+                    }
+                    assert_eq!(
+                        listed,
+                        scanned.iter().copied().take(75).collect::<Vec<_>>(),
+                        "{q:?} {action:?}"
+                    );
+                }
+            }
+        }
+    }
+
     /// Beyond EVENTS_COUNTED matches the count stops and says so; paging ends there.
     #[tokio::test]
     async fn a_long_log_is_counted_up_to_a_limit() {
@@ -632,6 +903,9 @@ mod tests {
         let now = crate::server::now();
         let started = Instant::now();
         store.seed_events(org, n, now).await.unwrap();
+        let seeded = started.elapsed();
+        while store.index_audit_search(100_000).await.unwrap() > 0 {}
+        println!("search index of {n} events built in {:.1?}", started.elapsed() - seeded);
         if store.backend_name() == "postgres" {
             store.execute_for_test("VACUUM ANALYZE audit_events", &[]).await;
         }
@@ -652,6 +926,11 @@ mod tests {
                 "text, rare (1 event)",
                 AuditQuery { q: format!("token-{}", n / 2), ..Default::default() },
             ),
+            (
+                "text, 11 events",
+                AuditQuery { q: format!("token-{}", n / 10 - 1), ..Default::default() },
+            ),
+            ("text, 1 in 90, all old", AuditQuery { q: "token-12".into(), ..Default::default() }),
             (
                 "action + text",
                 AuditQuery { q: "grace".into(), action: Some(AuditAction::SignedIn), page: 1 },
