@@ -101,13 +101,14 @@ macro_rules! end_sessions {
     };
 }
 
-/// The organization named `name` (ignoring case), created when there is none.
+/// The organization named `name` (ignoring case), created when there is none; and whether
+/// it was created now.
 macro_rules! find_or_create_org {
     ($conn:expr, $name:expr, $now:expr) => {
         async {
             let name: &str = $name;
             let key = name.to_lowercase();
-            sqlx::query(
+            let created = sqlx::query(
                 "INSERT INTO organizations (name, name_key, created_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (name_key) DO NOTHING",
             )
@@ -115,11 +116,14 @@ macro_rules! find_or_create_org {
             .bind(&key)
             .bind($now)
             .execute(&mut *$conn)
-            .await?;
+            .await?
+            .rows_affected()
+                == 1;
             sqlx::query_scalar::<_, OrgId>("SELECT id FROM organizations WHERE name_key = $1")
                 .bind(&key)
                 .fetch_one(&mut *$conn)
                 .await
+                .map(|id| (id, created))
         }
     };
 }
@@ -222,7 +226,7 @@ impl Store {
                     StoreError::Duplicate(Unique::Setup) => StoreError::AlreadySetUp,
                     other => other,
                 })?;
-            let org = find_or_create_org!(tx, organization, now).await?;
+            let (org, _) = find_or_create_org!(tx, organization, now).await?;
             let id = insert_person!(tx, org, &admin, Role::Admin, false, now).await?;
             let actor = Actor::user(id, admin.name, address);
             let event = Event::new(AuditAction::OrganizationCreated)
@@ -243,14 +247,9 @@ impl Store {
         now: i64,
     ) -> Result<UserId, StoreError> {
         Ok(transaction!(self, tx => {
-            let org = find_or_create_org!(tx, organization, now).await?;
+            let (org, created) = find_or_create_org!(tx, organization, now).await?;
             let by = Actor::command_line();
-            let events: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE organization_id = $1")
-                    .bind(org)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if events == 0 {
+            if created {
                 let event = Event::new(AuditAction::OrganizationCreated)
                     .on(TargetKind::Organization, org.0, organization);
                 record_event!(&mut *tx, org, &by, event, now)?;
