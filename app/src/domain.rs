@@ -139,8 +139,15 @@ pub fn filter(raw: &str) -> Result<&str, String> {
     if raw.chars().count() > FILTER_MAX {
         return Err(format!("Use at most {FILTER_MAX} characters to filter."));
     }
+    // No name holds one (`checked_name`), and PostgreSQL cannot take a NUL in text at all.
+    if raw.chars().any(char::is_control) {
+        return Err("Filters cannot contain control characters.".into());
+    }
     Ok(raw)
 }
+
+/// `filter`'s rule as a regular expression, for the API's document.
+pub const FILTER_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
 
 pub const DISPLAY_NAME_MAX: usize = 100;
 

@@ -695,7 +695,7 @@ impl From<TokenRow> for ApiToken {
 #[into_params(parameter_in = Query)]
 pub struct TokenListParams {
     /// Part of the name.
-    #[param(max_length = 200, nullable = false)]
+    #[param(max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", nullable = false)]
     q: Option<String>,
     #[serde(rename = "type")]
     #[param(inline, nullable = false)]
@@ -914,17 +914,23 @@ async fn report_exposed(
 #[into_params(parameter_in = Query)]
 pub struct AuditListParams {
     /// Part of the actor's or the target's name.
-    #[param(max_length = 200, nullable = false)]
+    #[param(max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", nullable = false)]
     q: Option<String>,
-    /// One action's events: `organization_created`, `signed_in`, `sign_in_failed`,
-    /// `signed_out`, `password_changed`, `user_added`, `role_changed`, `user_disabled`,
-    /// `user_enabled`, `token_generated`, `token_regenerated`, `token_revoked`,
-    /// `token_reported_exposed`, `file_uploaded`.
-    #[param(nullable = false)]
+    /// One action's events; absent for all.
+    #[param(schema_with = audit_action_schema, nullable = false)]
     action: Option<String>,
     /// 1-based page number; 1 when absent. Past the last page, the last page is shown.
     #[param(minimum = 1, nullable = false)]
     page: Option<i32>,
+}
+
+/// The `action` filter's values, from the one list of actions (`AuditAction`).
+fn audit_action_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .enum_values(Some(AuditAction::ALL.iter().map(|a| a.as_str())))
+        .build()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -991,7 +997,7 @@ async fn list_audit_events(
 ) -> Result<Json<AuditEventList>, ApiError> {
     caller.authorize(Action::ListAuditEvents)?;
     let Query(p) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let action = match p.action.as_deref().filter(|a| !a.is_empty()) {
+    let action = match p.action.as_deref() {
         None => None,
         Some(name) => Some(
             AuditAction::parse(name)
@@ -1104,6 +1110,33 @@ async fn openapi() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_are_documented_with_the_servers_own_rule() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for path in ["/api/v1/tokens", "/api/v1/audit-events"] {
+            let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let q = params.iter().find(|p| p["name"] == "q").unwrap();
+            assert_eq!(q["schema"]["pattern"].as_str(), Some(domain::FILTER_PATTERN), "{path}");
+        }
+        assert!(domain::filter("a\u{0}b").is_err());
+        assert!(domain::filter("ci-runner ümlaut").is_ok());
+    }
+
+    #[test]
+    fn the_document_lists_every_audit_action_the_filter_accepts() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let params = doc["paths"]["/api/v1/audit-events"]["get"]["parameters"].as_array().unwrap();
+        let action = params.iter().find(|p| p["name"] == "action").unwrap();
+        let listed: Vec<&str> = action["schema"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let known: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(listed, known);
+    }
 
     #[test]
     fn the_document_describes_exactly_the_names_the_server_accepts() {
