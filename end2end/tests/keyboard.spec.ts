@@ -64,13 +64,19 @@ test('revoke a token by keyboard alone: arrows in the menu, Escape, then confirm
   const actions = page.getByRole('button', { name: `Actions for ${name}` });
   await tabTo(page, 'button', `Actions for ${name}`);
   await page.keyboard.press('Enter');
+  // Two items: Regenerate, then Revoke. Opening focuses the first.
+  const regenerate = page.getByRole('menuitem', { name: 'Regenerate' });
   const revoke = page.getByRole('menuitem', { name: 'Revoke' });
-  await expect(revoke).toBeFocused();
+  await expect(regenerate).toBeFocused();
   await page.keyboard.press('End');
   await expect(revoke).toBeFocused();
+  await page.keyboard.press('Home');
+  await expect(regenerate).toBeFocused();
   await page.keyboard.press('Escape');
   await expect(revoke).toBeHidden();
   await expect(actions).toBeFocused();
+  await page.keyboard.press('ArrowDown');
+  await expect(regenerate).toBeFocused();
   await page.keyboard.press('ArrowDown');
   await expect(revoke).toBeFocused();
   await page.keyboard.press('Enter');

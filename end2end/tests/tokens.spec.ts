@@ -206,11 +206,13 @@ test('keyboard only: generate and revoke', async ({ page, context }) => {
   const actions = row(page, name).getByRole('button', { name: `Actions for ${name}` });
   await actions.focus();
   await page.keyboard.press('Enter');
-  await expect(page.getByRole('menuitem', { name: 'Revoke' })).toBeFocused();
+  await expect(page.getByRole('menuitem', { name: 'Regenerate' })).toBeFocused();
   await page.keyboard.press('Escape');
   await expect(page.getByRole('menu')).toBeHidden();
   await expect(actions).toBeFocused();
   await page.keyboard.press('Space');
+  await expect(page.getByRole('menuitem', { name: 'Regenerate' })).toBeFocused();
+  await page.keyboard.press('ArrowDown');
   await expect(page.getByRole('menuitem', { name: 'Revoke' })).toBeFocused();
   await page.keyboard.press('Enter');
   const confirm = page.getByRole('alertdialog', { name: 'Revoke token' });

@@ -270,7 +270,18 @@ async fn no_token_value_reaches_the_audit_log_its_export_or_the_server_log() {
     let body = json!({"credentials": [new, old, made_up]}).to_string();
     assert_eq!(report(&app, "127.0.0.5", &body).await.0, StatusCode::ACCEPTED);
     app.login(&client(), "ada@acme.test", "not the password").await;
-    // A token named like a secret is a name, and is shown as one; nothing else may match.
+    // A failed sign-in is recorded just after its answer.
+    let mut waited = 0;
+    while events(&app, &admin_token, "?action=sign_in_failed").await.is_empty() {
+        assert!(waited < 100, "the failed sign-in was never recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    let failed = events(&app, &admin_token, "?action=sign_in_failed").await;
+    assert_eq!(
+        (failed[0]["actor"].as_str(), failed[0]["target"].as_str()),
+        (Some("Anonymous"), Some("ada"))
+    );
     let events = events(&app, &admin_token, "").await;
     let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
     for expected in

@@ -113,16 +113,20 @@ pub async fn sign_in(
         attempt.failed();
         // A known account's failures are its organization's to see; unknown addresses are
         // not recorded (they belong to no organization, and would log what people mistyped).
-        if let Some(r) = &record {
-            let someone = Actor::anonymous(client);
-            let failed = state.store.record_event(
-                r.organization_id,
-                &someone,
-                AuditAction::SignInFailed,
-                Some((TargetKind::User, r.user_id.0, &r.name)),
-                now(),
-            );
-            failed.await?;
+        // Written after the answer, not before: a write that only known accounts pay would
+        // let the answer's timing tell them from unknown ones.
+        if let Some(r) = record {
+            let store = state.store.clone();
+            tokio::spawn(async move {
+                let target = Some((TargetKind::User, r.user_id.0, r.name.as_str()));
+                let someone = Actor::anonymous(client);
+                let failed = AuditAction::SignInFailed;
+                if let Err(e) =
+                    store.record_event(r.organization_id, &someone, failed, target, now()).await
+                {
+                    tracing::warn!("could not record a failed sign-in: {e}");
+                }
+            });
         }
         tracing::info!(?client, "sign-in failed");
         return Err(ServiceError::BadCredentials);
