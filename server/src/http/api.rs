@@ -781,7 +781,19 @@ async fn create_token(
     body: Result<Json<CreateTokenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.authorize(Action::GenerateToken)?;
-    let Json(body) = body.map_err(|e| match e {
+    let body = json_body(body, "Send JSON: {\"type\": \"api\" | \"forwarder\", \"name\": \"…\"}.")?;
+    // The name is checked as the console checks it (`TokenName::parse`): a 400 naming the rule.
+    let generated =
+        tokens::generate(&state, &caller.principal, caller.addr, body.kind.into(), &body.name)
+            .await
+            .map_err(|e| caller.fail(e))?;
+    Ok(created(generated))
+}
+
+/// A JSON request body, or the API's answer to one it cannot take: 415 when it is not
+/// declared as JSON, 413 over the size limit, otherwise 400 saying the `shape` expected.
+fn json_body<T>(body: Result<Json<T>, JsonRejection>, shape: &'static str) -> Result<T, ApiError> {
+    body.map(|Json(body)| body).map_err(|e| match e {
         JsonRejection::MissingJsonContentType(_) => {
             ApiError::unsupported_media_type("Send JSON, as Content-Type: application/json.")
         }
@@ -789,16 +801,8 @@ async fn create_token(
             "Request bodies may be at most {} bytes.",
             crate::http::RPC_BODY_LIMIT
         )),
-        _ => ApiError::bad_request(
-            "Send JSON: {\"type\": \"api\" | \"forwarder\", \"name\": \"…\"}.",
-        ),
-    })?;
-    // The name is checked as the console checks it (`TokenName::parse`): a 400 naming the rule.
-    let generated =
-        tokens::generate(&state, &caller.principal, caller.addr, body.kind.into(), &body.name)
-            .await
-            .map_err(|e| caller.fail(e))?;
-    Ok(created(generated))
+        _ => ApiError::bad_request(shape),
+    })
 }
 
 /// 201 with the new token and its secret, not cacheable.
@@ -886,16 +890,7 @@ async fn report_exposed(
             other => Err(ApiError::internal(&request_id, other)),
         };
     }
-    let Json(body) = body.map_err(|e| match e {
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::unsupported_media_type("Send JSON, as Content-Type: application/json.")
-        }
-        e if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(format!(
-            "Request bodies may be at most {} bytes.",
-            crate::http::RPC_BODY_LIMIT
-        )),
-        _ => ApiError::bad_request("Send JSON: {\"credentials\": [\"twa_…\", …]}."),
-    })?;
+    let body = json_body(body, "Send JSON: {\"credentials\": [\"twa_…\", …]}.")?;
     if body.credentials.len() > tokens::REPORT_MAX {
         return Err(ApiError::too_large(format!(
             "Report at most {} credentials at once.",

@@ -524,7 +524,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{by, fresh_store, org_of, person};
+    use super::super::test_support::{acme, by, fresh_store, org_of, person};
     use super::*;
     use crate::{
         domain::TokenName,
@@ -656,10 +656,7 @@ mod tests {
     /// `LIKE` scan of the export selects, page by page, in this organization only.
     #[tokio::test]
     async fn the_search_index_answers_exactly_as_the_scan() {
-        let (store, _db) = fresh_store().await;
-        let ada =
-            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
-        let org = org_of(&store, ada).await;
+        let (store, _db, ada, org) = acme().await;
         let hank = store
             .create_user("Globex", person("Hank", "hank@globex.test"), Role::Admin, 0)
             .await
@@ -730,10 +727,7 @@ mod tests {
     /// Beyond EVENTS_COUNTED matches the count stops and says so; paging ends there.
     #[tokio::test]
     async fn a_long_log_is_counted_up_to_a_limit() {
-        let (store, _db) = fresh_store().await;
-        let ada =
-            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
-        let org = org_of(&store, ada).await;
+        let (store, _db, _, org) = acme().await;
         store.seed_events(org, EVENTS_COUNTED as u32 + 10, 1_000_000).await.unwrap();
         let all = store.list_events(org, &AuditQuery::default(), 0).await.unwrap();
         assert_eq!((all.total, all.more), (EVENTS_COUNTED, true));
@@ -769,10 +763,7 @@ mod tests {
 
     #[tokio::test]
     async fn regenerating_keeps_name_type_creator_and_service_account() {
-        let (store, _db) = fresh_store().await;
-        let ada =
-            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
-        let org = org_of(&store, ada).await;
+        let (store, _db, ada, org) = acme().await;
         let bob = store
             .add_user(org, &by(ada), person("Bob", "bob@acme.test"), Role::Admin, 1)
             .await
@@ -815,10 +806,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_log_filters_by_action_and_name_pages_newest_first_and_stays_in_its_organization() {
-        let (store, _db) = fresh_store().await;
-        let ada =
-            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
-        let org = org_of(&store, ada).await;
+        let (store, _db, ada, org) = acme().await;
         let hank = store
             .create_user("Globex", person("Hank", "hank@globex.test"), Role::Admin, 0)
             .await
@@ -889,10 +877,7 @@ mod tests {
         use std::time::Instant;
         let n: u32 =
             std::env::var("AUDIT_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-        let (store, _db) = fresh_store().await;
-        let ada =
-            store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
-        let org = org_of(&store, ada).await;
+        let (store, _db, ada, org) = acme().await;
         let now = crate::server::now();
         let started = Instant::now();
         store.seed_events(org, n, now).await.unwrap();

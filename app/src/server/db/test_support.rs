@@ -151,6 +151,15 @@ pub async fn org_of(store: &Store, user: UserId) -> OrgId {
     OrgId(store.scalar_for_test("SELECT organization_id FROM users WHERE id = $1", &[user.0]).await)
 }
 
+/// A fresh store set up as Acme with its first admin, Ada (no address, at time 0).
+pub async fn acme() -> (Store, TestDatabase, UserId, OrgId) {
+    let (store, db) = fresh_store().await;
+    let ada =
+        store.setup_first_admin("Acme", person("Ada", "ada@acme.test"), None, 0).await.unwrap();
+    let org = org_of(&store, ada).await;
+    (store, db, ada, org)
+}
+
 impl Store {
     /// Runs one statement of a test's own, with its parameters, on the write path.
     pub async fn execute_for_test(&self, sql: &str, params: &[i64]) -> u64 {
