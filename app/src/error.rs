@@ -22,6 +22,10 @@ pub enum AppError {
     NotFound,
     #[error("Only admins can manage organization settings.")]
     Forbidden,
+    /// A sensitive action, and the session last proved who it is too long ago: the console
+    /// asks "Confirm access" and then sends the action again.
+    #[error("Confirm your access to continue.")]
+    ReauthRequired,
     #[error("You are signed out. Sign in again to continue.")]
     Unauthorized,
     #[error("Incorrect email or password.")]
@@ -81,7 +85,7 @@ impl AppError {
         match self {
             AppError::Validation { .. } | AppError::BadRequest => 400,
             AppError::Unauthorized | AppError::BadCredentials => 401,
-            AppError::Forbidden | AppError::Refused(_) => 403,
+            AppError::Forbidden | AppError::Refused(_) | AppError::ReauthRequired => 403,
             AppError::NotFound => 404,
             AppError::TimedOut => 408,
             AppError::Conflict { .. } => 409,

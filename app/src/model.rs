@@ -165,6 +165,15 @@ choice! {
         TokenRevoked = ("token_revoked", "Token revoked"),
         TokenReportedExposed = ("token_reported_exposed", "Token reported exposed"),
         FileUploaded = ("file_uploaded", "File uploaded"),
+        /// An authenticator app set up (with new recovery codes).
+        TwoFactorEnabled = ("two_factor_enabled", "Two-factor enabled"),
+        /// Every second factor removed: the app, the recovery codes, the passkeys.
+        TwoFactorDisabled = ("two_factor_disabled", "Two-factor disabled"),
+        PasskeyAdded = ("passkey_added", "Passkey added"),
+        PasskeyRemoved = ("passkey_removed", "Passkey removed"),
+        RecoveryCodeUsed = ("recovery_code_used", "Recovery code used"),
+        /// "Require two-factor authentication" turned on or off.
+        PolicyChanged = ("policy_changed", "Policy changed"),
     }
 }
 
@@ -241,11 +250,23 @@ pub struct Viewer {
     pub organization_name: String,
     /// Set for a user an admin added: they must choose their own password first.
     pub must_change_password: bool,
+    /// When this session last proved who it is (sign-in, or "Confirm access"), Unix seconds.
+    pub authenticated_at: i64,
+    /// The user has a second factor: an authenticator app or a passkey.
+    pub two_factor: bool,
+    /// The organization requires a second factor of everyone who signs in.
+    pub two_factor_required: bool,
 }
 
 impl Viewer {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// The organization requires a second factor and this user has none yet: they set one up
+    /// before anything else.
+    pub fn must_set_up_two_factor(&self) -> bool {
+        self.two_factor_required && !self.two_factor
     }
 }
 
@@ -261,6 +282,8 @@ pub struct UserRow {
     pub created_at: i64,
     /// For a Forwarder Service Account: the File Forwarder token it belongs to.
     pub token: Option<LinkedToken>,
+    /// A person with a second factor (an authenticator app or a passkey).
+    pub two_factor: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -486,4 +509,49 @@ mod tests {
         check::<ActorKind>();
         check::<TargetKind>();
     }
+}
+
+/// A passkey of the signed-in user, as `/account` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PasskeyRow {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// The signed-in user's second factors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TwoFactorStatus {
+    /// An authenticator app is set up.
+    pub authenticator_app: bool,
+    /// Recovery codes not used yet.
+    pub recovery_codes_left: u32,
+    pub passkeys: Vec<PasskeyRow>,
+    /// The organization requires a second factor (turning it off is refused).
+    pub required: bool,
+}
+
+impl TwoFactorStatus {
+    pub fn enabled(&self) -> bool {
+        self.authenticator_app || !self.passkeys.is_empty()
+    }
+}
+
+/// What the "Set up authenticator app" dialog shows: the otpauth address as a QR code (an
+/// SVG data URI) and the same secret as text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TotpSetup {
+    pub qr_code: String,
+    pub setup_key: String,
+}
+
+/// How many recovery codes are made at once; each works once.
+pub const RECOVERY_CODES: usize = 10;
+
+/// The ways a half-signed-in person may prove the second factor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecondFactorOptions {
+    pub authenticator_app: bool,
+    pub passkey: bool,
 }

@@ -3,6 +3,8 @@
 
 /// The sign-in page.
 pub const LOGIN: &str = "/login";
+/// The second step of signing in, for an account with a second factor.
+pub const SECOND_FACTOR: &str = "/login/two-factor";
 /// First run only: creates the organization and its first admin.
 pub const SETUP: &str = "/setup";
 /// The Organization section; its bare address shows the first tab.
@@ -76,7 +78,7 @@ pub enum Access {
 pub fn access(path: &str) -> Option<Access> {
     match path {
         SETUP => Some(Access::Setup),
-        LOGIN => Some(Access::SignedOut),
+        LOGIN | SECOND_FACTOR => Some(Access::SignedOut),
         "/" | SETTINGS | ACCOUNT | AUDIT_CSV => Some(Access::SignedIn),
         _ => SettingsTab::ALL.iter().any(|tab| tab.path() == path).then_some(Access::SignedIn),
     }

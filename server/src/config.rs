@@ -91,6 +91,20 @@ pub struct ServeArgs {
     /// listener of its own that serves nothing else. Off when not set.
     #[arg(long, env = "TOKENWELL_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// The key that seals authenticator apps' secrets at rest: 64 hexadecimal digits (e.g.
+    /// `openssl rand -hex 32`). When unset, one is generated into the data directory
+    /// (`secret.key`) at first start. Instances that share a database must share the key.
+    #[arg(long, env = "TOKENWELL_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// The address people open Tokenwell at, e.g. `https://tokens.example.com`: passkeys
+    /// belong to its host name. Default: `http://localhost:PORT` (the listening port).
+    #[arg(long, env = "TOKENWELL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seconds for which a sign-in (or "Confirm access") allows sensitive actions: generating
+    /// or regenerating a token, adding a user, changing a role, disabling a user, resetting a
+    /// password. After that the console asks for the password or a code again.
+    #[arg(long, env = "TOKENWELL_REAUTH_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub reauth_secs: u64,
     /// Do not apply migrations at start (run `tokenwell migrate` once instead); refuse to
     /// start when the database lacks any.
     #[arg(long, env = "TOKENWELL_NO_MIGRATE", value_parser = clap::builder::BoolishValueParser::new())]

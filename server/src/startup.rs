@@ -5,8 +5,11 @@ use std::{net::SocketAddr, time::Duration};
 use app::{
     model::Role,
     server::{
-        last_used::LastUsed, password::Hasher, throttle::LoginThrottle, users, AppState,
-        AppStateInner, SecurityConfig, Store,
+        last_used::LastUsed,
+        password::Hasher,
+        secret_box::{KeySource, SecretBox},
+        throttle::LoginThrottle,
+        two_factor, users, AppState, AppStateInner, SecurityConfig, Store,
     },
     shell, App,
 };
@@ -58,6 +61,23 @@ impl Application {
                 _ => leptos::config::Env::PROD,
             })
             .build();
+        let (secrets, source) = SecretBox::load(args.secret_key.as_deref(), &args.data_dir)
+            .map_err(|e| e.to_string())?;
+        if source == KeySource::Generated {
+            tracing::warn!(
+                path = %args.data_dir.join(app::server::secret_box::KEY_FILE).display(),
+                "generated a new secret key for two-factor secrets; set TOKENWELL_SECRET_KEY to \
+                 the same value on every instance that shares this database"
+            );
+        }
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{}", address.port()));
+        let webauthn = two_factor::passkeys_for(&public_url)?;
+        if webauthn.is_none() {
+            tracing::warn!(%public_url, "passkeys are off: the public address is not a host name");
+        }
         let throttle = LoginThrottle::new(store.clone());
         throttle.start_sweeping();
         store.start_search_indexer();
@@ -69,11 +89,14 @@ impl Application {
                 initial_password_lifetime: std::time::Duration::from_secs(
                     args.initial_password_hours * 3600,
                 ),
+                reauth_window: Duration::from_secs(args.reauth_secs),
                 ..SecurityConfig::default()
             },
             throttle,
             passwords,
             last_used: LastUsed::start(store.clone()),
+            secrets,
+            webauthn,
             session_lookups: Default::default(),
         });
         let router = router(state.clone(), &args);

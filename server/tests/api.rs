@@ -707,13 +707,16 @@ async fn response(
     tokio::time::timeout(within, read).await.ok().flatten()
 }
 
-/// Every file under the data dir that is not a stored blob (`files/ab/<sha256>`).
+/// Every file under the data dir that is not a stored blob (`files/ab/<sha256>`) or the
+/// secret key generated at start (`secret.key`).
 fn leftovers(app: &TestApp) -> Vec<std::path::PathBuf> {
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() {
                 walk(&path, out);
+            } else if path.file_name().is_some_and(|n| n == "secret.key") {
+                continue;
             } else {
                 out.push(path);
             }

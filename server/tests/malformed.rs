@@ -113,6 +113,76 @@ const ENDPOINTS: &[Endpoint] = &[
         encoding: Encoding::Json,
         wrong_fields: &[r#"{"id":"1"}"#, r#"{"id":1.5}"#, r#"{}"#],
     },
+    Endpoint { path: "/rpc/own_two_factor", encoding: Encoding::Form, wrong_fields: &[] },
+    Endpoint { path: "/rpc/begin_authenticator_app", encoding: Encoding::Form, wrong_fields: &[] },
+    Endpoint {
+        path: "/rpc/enable_authenticator_app",
+        encoding: Encoding::Json,
+        wrong_fields: &[r#"{"code":123456}"#, r#"{}"#],
+    },
+    Endpoint {
+        path: "/rpc/turn_off_two_factor",
+        encoding: Encoding::Json,
+        wrong_fields: &[r#"{"password":1}"#, r#"{}"#],
+    },
+    Endpoint {
+        path: "/rpc/begin_passkey_registration",
+        encoding: Encoding::Form,
+        wrong_fields: &[],
+    },
+    Endpoint {
+        path: "/rpc/finish_passkey_registration",
+        encoding: Encoding::Json,
+        wrong_fields: &[r#"{"ceremony":"x"}"#, r#"{"ceremony":1,"credential":"{}"}"#],
+    },
+    Endpoint {
+        path: "/rpc/rename_passkey",
+        encoding: Encoding::Json,
+        wrong_fields: &[r#"{"id":"1","name":"x"}"#, r#"{"id":1}"#],
+    },
+    Endpoint {
+        path: "/rpc/remove_passkey",
+        encoding: Encoding::Json,
+        wrong_fields: &[r#"{"id":"1"}"#, r#"{}"#],
+    },
+    Endpoint { path: "/rpc/second_factor_methods", encoding: Encoding::Form, wrong_fields: &[] },
+    Endpoint {
+        path: "/rpc/verify_code",
+        encoding: Encoding::Form,
+        wrong_fields: &["codes=1", "code[]=1"],
+    },
+    Endpoint {
+        path: "/rpc/verify_recovery_code",
+        encoding: Encoding::Form,
+        wrong_fields: &["code=1", "recovery_code[x]=1"],
+    },
+    Endpoint {
+        path: "/rpc/begin_passkey_second_factor",
+        encoding: Encoding::Form,
+        wrong_fields: &[],
+    },
+    Endpoint {
+        path: "/rpc/finish_passkey_second_factor",
+        encoding: Encoding::Json,
+        wrong_fields: &[r#"{"credential":1}"#, r#"{}"#],
+    },
+    Endpoint { path: "/rpc/begin_passkey_sign_in", encoding: Encoding::Form, wrong_fields: &[] },
+    Endpoint {
+        path: "/rpc/finish_passkey_sign_in",
+        encoding: Encoding::Json,
+        wrong_fields: &[r#"{"credential":1}"#, r#"{}"#],
+    },
+    Endpoint {
+        path: "/rpc/confirm_access",
+        encoding: Encoding::Json,
+        wrong_fields: &[r#"{"password":1,"code":""}"#, r#"{"password":"x"}"#],
+    },
+    Endpoint { path: "/rpc/two_factor_policy", encoding: Encoding::Form, wrong_fields: &[] },
+    Endpoint {
+        path: "/rpc/set_two_factor_policy",
+        encoding: Encoding::Json,
+        wrong_fields: &[r#"{"required":"yes"}"#, r#"{}"#],
+    },
 ];
 
 impl Endpoint {

@@ -7,13 +7,23 @@ use crate::{error::AppError, model::Viewer};
 /// Signs in with email and password. Every failure gives the same answer.
 #[server(prefix = "/rpc", endpoint = "login")]
 pub async fn login(email: String, password: String) -> Result<(), AppError> {
-    use crate::server::{auth, client_addr, session, state, with_status};
+    use crate::server::{
+        auth::{self, SignIn},
+        client_addr, session, state, with_status,
+    };
     with_status(
         async move {
             let state = state()?;
-            let session = auth::sign_in(&state, &email, password, client_addr()).await?;
-            session::set_cookie(&state, &session)?;
-            leptos_axum::redirect("/settings");
+            match auth::sign_in(&state, &email, password, client_addr()).await? {
+                SignIn::Session(new) => {
+                    session::set_cookie(&state, &new)?;
+                    leptos_axum::redirect(crate::routes::SETTINGS);
+                }
+                SignIn::SecondFactor(pending) => {
+                    session::set_pending_cookie(&state, &pending)?;
+                    leptos_axum::redirect(crate::routes::SECOND_FACTOR);
+                }
+            }
             Ok(())
         }
         .await,

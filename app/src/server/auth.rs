@@ -10,12 +10,21 @@ use super::{
     password::check_new_password,
     principal::{Action, Principal},
     session::{self, NewSession},
+    two_factor::{self, NewPending},
     AppState,
 };
 use crate::{
     domain,
-    model::{AuditAction, OrgId, TargetKind, UserId},
+    model::{AuditAction, OrgId, TargetKind, UserId, Viewer},
 };
+
+/// A right password's outcome.
+pub enum SignIn {
+    /// Signed in.
+    Session(NewSession),
+    /// The account has a second factor: a half-finished sign-in waits for it.
+    SecondFactor(NewPending),
+}
 
 pub const INITIAL_PASSWORD_EXPIRED: &str =
     "This initial password has expired. Ask an admin of your organization to reset your password.";
@@ -67,14 +76,15 @@ pub async fn setup(
     start_session(state, user_id, None).await
 }
 
-/// Signs in with email and password and starts a session. Every failure gives the same
-/// answer; attempts are throttled per account and per client address.
+/// Signs in with email and password and starts a session, or, for an account with a second
+/// factor, a half-finished sign-in. Every failure gives the same answer; attempts are
+/// throttled per account and per client address.
 pub async fn sign_in(
     state: &AppState,
     email: &str,
     password: String,
     client: Option<IpAddr>,
-) -> Result<NewSession, ServiceError> {
+) -> Result<SignIn, ServiceError> {
     // No account has an address this long (`domain::email`): refuse before any work.
     if email.trim().len() > domain::EMAIL_MAX {
         return Err(ServiceError::BadCredentials);
@@ -131,6 +141,21 @@ pub async fn sign_in(
         tracing::info!(?client, "sign-in failed");
         return Err(ServiceError::BadCredentials);
     }
+    // A right password with a second factor still to come counts like a wrong one until
+    // the second factor passes (which forgets the account's failures).
+    match state.store.has_second_factor(user_id).await {
+        Ok(true) => {
+            attempt.failed();
+            let pending = two_factor::begin_second_factor(state, user_id).await?;
+            tracing::info!(user_id = %user_id, ?client, "password accepted; second factor next");
+            return Ok(SignIn::SecondFactor(pending));
+        }
+        Ok(false) => {}
+        Err(e) => {
+            attempt.abandon().await;
+            return Err(e.into());
+        }
+    }
     attempt.succeeded().await;
     // Only someone who knows the password learns that it expired.
     let lifetime = state.security.initial_password_lifetime.as_secs() as i64;
@@ -144,7 +169,7 @@ pub async fn sign_in(
         record.as_ref().map(|r| (r.organization_id, Actor::user(user_id, &r.name, client)));
     let session = start_session(state, user_id, signed_in).await?;
     tracing::info!(user_id = %user_id, ?client, "signed in");
-    Ok(session)
+    Ok(SignIn::Session(session))
 }
 
 /// Ends the session whose id hashes to `session_hash` (the caller's own).
@@ -182,25 +207,7 @@ pub async fn change_password(
     let Principal::Session(viewer) = principal else {
         return Err(ServiceError::Forbidden(Action::ChangeOwnPassword));
     };
-    let attempt = state.throttle.reserve_password_change(viewer.user_id).await?;
-    let stored = match state.store.password_hash(viewer.user_id).await {
-        Ok(stored) => stored,
-        Err(e) => {
-            attempt.abandon().await;
-            return Err(e.into());
-        }
-    };
-    match state.passwords.verify(current, stored).await {
-        Ok(true) => attempt.succeeded().await,
-        Ok(false) => {
-            attempt.failed();
-            return Err(ServiceError::validation("current", "That is not your current password."));
-        }
-        Err(e) => {
-            attempt.abandon().await;
-            return Err(e.into());
-        }
-    }
+    check_own_password(state, viewer, current, "current").await?;
     check_new_password(&new, &[&viewer.name, &viewer.email, &viewer.organization_name])
         .map_err(|m| ServiceError::validation("new", m))?;
     if new != confirm {
@@ -213,8 +220,41 @@ pub async fn change_password(
     Ok(session)
 }
 
+/// Checks the signed-in person's own password (throttled per person); a wrong one is an
+/// error on `field`.
+pub(super) async fn check_own_password(
+    state: &AppState,
+    viewer: &Viewer,
+    password: String,
+    field: &'static str,
+) -> Result<(), ServiceError> {
+    let attempt = state.throttle.reserve_password_change(viewer.user_id).await?;
+    let stored = match state.store.password_hash(viewer.user_id).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            attempt.abandon().await;
+            return Err(e.into());
+        }
+    };
+    let password = if password.len() > 4 * domain::PASSWORD_MAX { String::new() } else { password };
+    match state.passwords.verify(password, stored).await {
+        Ok(true) => {
+            attempt.succeeded().await;
+            Ok(())
+        }
+        Ok(false) => {
+            attempt.failed();
+            Err(ServiceError::validation(field, "That is not your current password."))
+        }
+        Err(e) => {
+            attempt.abandon().await;
+            Err(e.into())
+        }
+    }
+}
+
 /// Starts a session for `user_id`; with `signed_in`, recorded as "Signed in" by that actor.
-async fn start_session(
+pub(super) async fn start_session(
     state: &AppState,
     user_id: UserId,
     signed_in: Option<(OrgId, Actor)>,

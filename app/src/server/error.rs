@@ -31,6 +31,9 @@ pub enum ServiceError {
     /// Too many password hashes at once.
     #[error("password hashing is saturated")]
     Busy,
+    /// A sensitive action needs the person to prove who they are again ("Confirm access").
+    #[error("re-authentication required")]
+    ReauthRequired,
     /// A cause that is logged with the request id and never shown.
     #[error("{0}")]
     Internal(String),
@@ -98,6 +101,7 @@ impl From<ServiceError> for AppError {
             ServiceError::BadCredentials => AppError::BadCredentials,
             ServiceError::Throttled { minutes } => AppError::Throttled { minutes },
             ServiceError::Busy => AppError::Busy,
+            ServiceError::ReauthRequired => AppError::ReauthRequired,
             ServiceError::Internal(cause) => super::internal(cause),
         }
     }
@@ -121,6 +125,7 @@ mod tests {
             (ServiceError::BadCredentials, AppError::BadCredentials),
             (ServiceError::Throttled { minutes: 3 }, AppError::Throttled { minutes: 3 }),
             (ServiceError::Busy, AppError::Busy),
+            (ServiceError::ReauthRequired, AppError::ReauthRequired),
         ];
         for (service, console) in cases {
             assert_eq!(AppError::from(service), console);

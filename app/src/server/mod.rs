@@ -14,10 +14,12 @@ pub mod files;
 pub mod last_used;
 pub mod password;
 pub mod principal;
+pub mod secret_box;
 pub mod session;
 pub mod throttle;
 pub mod token_secret;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 use std::{future::Future, net::IpAddr, sync::Arc, time::Duration};
@@ -42,6 +44,8 @@ pub struct SecurityConfig {
     pub session_idle: Duration,
     /// …and after this long in any case.
     pub session_absolute: Duration,
+    /// Sensitive actions need an authentication (sign-in or "Confirm access") this recent.
+    pub reauth_window: Duration,
 }
 
 impl Default for SecurityConfig {
@@ -51,6 +55,7 @@ impl Default for SecurityConfig {
             initial_password_lifetime: Duration::from_secs(72 * 3600),
             session_idle: Duration::from_secs(8 * 3600),
             session_absolute: Duration::from_secs(7 * 24 * 3600),
+            reauth_window: Duration::from_secs(600),
         }
     }
 }
@@ -82,6 +87,11 @@ pub struct AppStateInner {
     pub throttle: throttle::LoginThrottle,
     pub passwords: password::Hasher,
     pub last_used: last_used::LastUsed,
+    /// Seals TOTP secrets at rest.
+    pub secrets: secret_box::SecretBox,
+    /// Passkey ceremonies for the public address; None when that address cannot have
+    /// passkeys (an IP address).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// Session lookups made so far: one per console request that needs one (tests count).
     pub session_lookups: std::sync::atomic::AtomicU64,
 }

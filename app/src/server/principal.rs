@@ -46,10 +46,14 @@ pub enum Action {
     ListFiles,
     /// Read or export the audit log.
     ListAuditEvents,
+    /// One's own second factors: authenticator app, passkeys, recovery codes, "Confirm access".
+    ManageOwnTwoFactor,
+    /// The organization's "Require two-factor authentication".
+    SetTwoFactorPolicy,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 17] = [
         Action::WhoAmI,
         Action::SignOut,
         Action::ChangeOwnPassword,
@@ -65,6 +69,8 @@ impl Action {
         Action::UploadFile,
         Action::ListFiles,
         Action::ListAuditEvents,
+        Action::ManageOwnTwoFactor,
+        Action::SetTwoFactorPolicy,
     ];
 
     /// What the action is, to complete "may not …" (the API's 403 says
@@ -86,6 +92,8 @@ impl Action {
             Action::UploadFile => "ingest files",
             Action::ListFiles => "list files",
             Action::ListAuditEvents => "read the audit log",
+            Action::ManageOwnTwoFactor => "manage two-factor authentication",
+            Action::SetTwoFactorPolicy => "change the organization's security settings",
         }
     }
 }
@@ -127,7 +135,10 @@ fn rule(action: Action) -> Rule {
     use Who::*;
     let (session, api_token, forwarder_token) = match action {
         Action::WhoAmI => (AnyRole, AnyRole, true),
-        Action::SignOut | Action::ChangeOwnPassword => (AnyRole, Nobody, false),
+        Action::SignOut | Action::ChangeOwnPassword | Action::ManageOwnTwoFactor => {
+            (AnyRole, Nobody, false)
+        }
+        Action::SetTwoFactorPolicy => (Admins, Nobody, false),
         Action::ListTokens
         | Action::GenerateToken
         | Action::RevokeToken
@@ -146,6 +157,9 @@ fn rule(action: Action) -> Rule {
 
 /// Shown to an admin who signed in with an initial password and tries an admin action.
 pub const PASSWORD_FIRST: &str = "Set a new password first.";
+/// Shown to someone whose organization requires a second factor they have not set up.
+pub const TWO_FACTOR_FIRST: &str =
+    "Your organization requires two-factor authentication. Set it up on your account page first.";
 
 impl Principal {
     pub fn organization_id(&self) -> OrgId {
@@ -212,6 +226,18 @@ impl Principal {
                 if rule.session == Who::Admins && viewer.is_admin() && viewer.must_change_password {
                     return Err(ServiceError::Refused(PASSWORD_FIRST.into()));
                 }
+                // Until the required second factor is set up, only what sets it up (and
+                // signing out) is open.
+                let setting_up = matches!(
+                    action,
+                    Action::WhoAmI
+                        | Action::SignOut
+                        | Action::ChangeOwnPassword
+                        | Action::ManageOwnTwoFactor
+                );
+                if viewer.must_set_up_two_factor() && !setting_up {
+                    return Err(ServiceError::Refused(TWO_FACTOR_FIRST.into()));
+                }
                 rule.session.admits(self.role())
             }
             Principal::Token(auth) => match auth.kind {
@@ -223,6 +249,22 @@ impl Principal {
             Ok(())
         } else {
             Err(ServiceError::Forbidden(action))
+        }
+    }
+
+    /// Sensitive console actions (generate or regenerate a token, add a user, change a role,
+    /// disable a user, the two-factor policy) need a session that proved who it is within the
+    /// re-authentication window; otherwise "Confirm access" first. A token is its own proof:
+    /// the API has no such step.
+    pub fn require_recent_authentication(&self, state: &AppState) -> Result<(), ServiceError> {
+        match self {
+            Principal::Session(viewer)
+                if now() - viewer.authenticated_at
+                    > state.security.reauth_window.as_secs() as i64 =>
+            {
+                Err(ServiceError::ReauthRequired)
+            }
+            _ => Ok(()),
         }
     }
 
@@ -274,6 +316,9 @@ mod tests {
             organization_id: OrgId(1),
             organization_name: "Acme".into(),
             must_change_password,
+            authenticated_at: now(),
+            two_factor: false,
+            two_factor_required: false,
         })
     }
 
@@ -319,7 +364,7 @@ mod tests {
     /// The contract, written out cell by cell. Columns: sessions of an admin, a member and a
     /// read-only user; the same three still on an initial password; API/CLI tokens of an
     /// admin, a member and a read-only user; a File Forwarder token.
-    const CONTRACT: [(Action, [bool; 10]); 15] = [
+    const CONTRACT: [(Action, [bool; 10]); 17] = [
         (Action::WhoAmI, [Y, Y, Y, Y, Y, Y, Y, Y, Y, Y]),
         (Action::SignOut, [Y, Y, Y, Y, Y, Y, N, N, N, N]),
         (Action::ChangeOwnPassword, [Y, Y, Y, Y, Y, Y, N, N, N, N]),
@@ -335,7 +380,41 @@ mod tests {
         (Action::UploadFile, [N, N, N, N, N, N, Y, Y, N, Y]),
         (Action::ListFiles, [N, N, N, N, N, N, Y, Y, Y, N]),
         (Action::ListAuditEvents, [Y, N, N, N, N, N, Y, N, N, N]),
+        (Action::ManageOwnTwoFactor, [Y, Y, Y, Y, Y, Y, N, N, N, N]),
+        (Action::SetTwoFactorPolicy, [Y, N, N, N, N, N, N, N, N, N]),
     ];
+
+    #[test]
+    fn a_required_second_factor_comes_before_everything_else() {
+        for role in [Role::Admin, Role::Member, Role::ReadOnly] {
+            let Principal::Session(mut viewer) = session(role, false) else { unreachable!() };
+            viewer.two_factor_required = true;
+            let without = Principal::Session(viewer.clone());
+            viewer.two_factor = true;
+            let with = Principal::Session(viewer);
+            for action in Action::ALL {
+                let setting_up = matches!(
+                    action,
+                    Action::WhoAmI
+                        | Action::SignOut
+                        | Action::ChangeOwnPassword
+                        | Action::ManageOwnTwoFactor
+                );
+                match without.authorize(action) {
+                    Ok(()) => assert!(setting_up, "{action:?} by {role:?}"),
+                    Err(ServiceError::Refused(m)) => {
+                        assert!(!setting_up, "{action:?}");
+                        assert_eq!(m, TWO_FACTOR_FIRST);
+                    }
+                    Err(ServiceError::Forbidden(_)) => assert!(!setting_up, "{action:?}"),
+                    Err(other) => panic!("{action:?}: {other:?}"),
+                }
+                // With the factor set up, the table alone decides.
+                let plain = session(role, false);
+                assert_eq!(with.may(action), plain.may(action), "{action:?} by {role:?}");
+            }
+        }
+    }
 
     #[test]
     fn the_whole_permission_table_is_the_contracts() {

@@ -30,13 +30,27 @@ pub fn new_session_id() -> Result<(String, Vec<u8>), ServiceError> {
     Ok((value, hash))
 }
 
-fn hash_id(value: &str) -> Vec<u8> {
+/// The SHA-256 the database keeps of a random id (a session's, a half-finished sign-in's).
+pub fn hash_id(value: &str) -> Vec<u8> {
     Sha256::digest(value.as_bytes()).to_vec()
+}
+
+/// The cookie of a half-finished sign-in (password right, second factor to come).
+pub fn pending_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-tokenwell_pending"
+    } else {
+        "tokenwell_pending"
+    }
 }
 
 /// The hash of the session id the request's cookie carries, if any.
 pub fn session_hash(headers: &HeaderMap, secure: bool) -> Option<Vec<u8>> {
-    let name = cookie_name(secure);
+    id_cookie(headers, cookie_name(secure))
+}
+
+/// The hash of the random id in cookie `name`, when it holds a well-formed one.
+fn id_cookie(headers: &HeaderMap, name: &str) -> Option<Vec<u8>> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -87,31 +101,59 @@ pub fn request_session_hash(state: &AppState) -> Option<Vec<u8>> {
     request_parts().and_then(|p| session_hash(&p.headers, state.security.secure_cookies))
 }
 
+/// The hash of the half-finished sign-in's id this request's cookie carries, if any.
+pub fn request_pending_hash(state: &AppState) -> Option<Vec<u8>> {
+    let name = pending_cookie_name(state.security.secure_cookies);
+    request_parts().and_then(|p| id_cookie(&p.headers, name))
+}
+
 /// A session just started. Its id goes into the cookie and nowhere else.
 pub struct NewSession(pub(super) String);
 
-fn cookie(state: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, ServiceError> {
+fn cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: i64,
+) -> Result<HeaderValue, ServiceError> {
     let secure = state.security.secure_cookies;
     let cookie = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
-        cookie_name(secure),
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" },
     );
     HeaderValue::from_str(&cookie).map_err(ServiceError::internal)
 }
 
-/// Sets the cookie of a session just started on the response.
+fn append_cookie(value: HeaderValue) {
+    let opts = expect_context::<leptos_axum::ResponseOptions>();
+    opts.append_header(header::SET_COOKIE, value);
+}
+
+/// Sets the cookie of a session just started on the response, and ends any half-finished
+/// sign-in's cookie.
 pub fn set_cookie(state: &AppState, session: &NewSession) -> Result<(), ServiceError> {
     let absolute = state.security.session_absolute.as_secs() as i64;
-    let opts = expect_context::<leptos_axum::ResponseOptions>();
-    opts.append_header(header::SET_COOKIE, cookie(state, &session.0, absolute)?);
+    let secure = state.security.secure_cookies;
+    append_cookie(cookie(state, cookie_name(secure), &session.0, absolute)?);
+    if request_pending_hash(state).is_some() {
+        append_cookie(cookie(state, pending_cookie_name(secure), "", 0)?);
+    }
     Ok(())
 }
 
 /// Clears the session cookie on the response.
 pub fn clear_cookie(state: &AppState) -> Result<(), ServiceError> {
-    let opts = expect_context::<leptos_axum::ResponseOptions>();
-    opts.append_header(header::SET_COOKIE, cookie(state, "", 0)?);
+    append_cookie(cookie(state, cookie_name(state.security.secure_cookies), "", 0)?);
+    Ok(())
+}
+
+/// Sets the cookie of a half-finished sign-in (it lives as long as the sign-in may).
+pub fn set_pending_cookie(
+    state: &AppState,
+    pending: &super::two_factor::NewPending,
+) -> Result<(), ServiceError> {
+    let name = pending_cookie_name(state.security.secure_cookies);
+    append_cookie(cookie(state, name, &pending.0, super::two_factor::PENDING_LIFETIME)?);
     Ok(())
 }
 

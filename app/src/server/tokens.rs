@@ -36,6 +36,7 @@ pub async fn generate(
     name: &str,
 ) -> Result<GeneratedToken, ServiceError> {
     principal.authorize(Action::GenerateToken)?;
+    principal.require_recent_authentication(state)?;
     let name = TokenName::parse(name).map_err(|m| ServiceError::validation("name", m))?;
     let secret = TokenSecret::generate(kind).map_err(ServiceError::internal)?;
     let (organization_id, user_id) = (principal.organization_id(), principal.user_id());
@@ -93,6 +94,7 @@ pub async fn regenerate(
     id: TokenId,
 ) -> Result<GeneratedToken, ServiceError> {
     principal.authorize(Action::RegenerateToken)?;
+    principal.require_recent_authentication(state)?;
     let (organization_id, user_id) = (principal.organization_id(), principal.user_id());
     let by = principal.actor(from);
     let (token, secret) = state.store.regenerate_token(organization_id, id, &by, now()).await?;

@@ -42,6 +42,7 @@ pub async fn add(
     role: Role,
 ) -> Result<NewUser, ServiceError> {
     principal.authorize(Action::AddUser)?;
+    principal.require_recent_authentication(state)?;
     let name =
         domain::display_name(name, "a name").map_err(|m| ServiceError::validation("name", m))?;
     let email = domain::email(email).map_err(|m| ServiceError::validation("email", m))?;
@@ -93,6 +94,7 @@ pub async fn reset_password(
     id: UserId,
 ) -> Result<NewUser, ServiceError> {
     principal.authorize(Action::ResetPassword)?;
+    principal.require_recent_authentication(state)?;
     let password = initial_password()?;
     let hash = state.passwords.hash(password.clone()).await?;
     let actor = principal.user_id();
@@ -112,6 +114,7 @@ pub async fn set_role(
     role: Role,
 ) -> Result<UserRow, ServiceError> {
     principal.authorize(Action::ChangeUserRole)?;
+    principal.require_recent_authentication(state)?;
     let actor = principal.user_id();
     let by = principal.actor(from);
     let user = state.store.set_role(principal.organization_id(), &by, id, role, now()).await?;
@@ -128,6 +131,9 @@ pub async fn set_status(
     status: UserStatus,
 ) -> Result<UserRow, ServiceError> {
     principal.authorize(Action::SetUserStatus)?;
+    if status == UserStatus::Disabled {
+        principal.require_recent_authentication(state)?;
+    }
     let actor = principal.user_id();
     let by = principal.actor(from);
     let user = state.store.set_status(principal.organization_id(), &by, id, status, now()).await?;

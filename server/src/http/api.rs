@@ -249,6 +249,10 @@ impl Caller {
             ServiceError::Busy => {
                 status(StatusCode::SERVICE_UNAVAILABLE, "busy", AppError::Busy.to_string())
             }
+            // Asked of console sessions only; a token never meets it.
+            ServiceError::ReauthRequired => {
+                status(StatusCode::FORBIDDEN, "refused", AppError::ReauthRequired.to_string())
+            }
         }
     }
 }

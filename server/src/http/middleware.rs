@@ -16,7 +16,7 @@ use app::{
     api::{is_rpc, PUBLIC_ENDPOINTS},
     error::AppError,
     routes::{self, Access},
-    server::{auth, session, AppState, ClientAddr, RequestId},
+    server::{auth, principal::Principal, session, AppState, ClientAddr, RequestId},
 };
 use axum::{
     body::Body,
@@ -371,15 +371,23 @@ pub async fn page_gate(State(state): State<AppState>, req: Request<Body>, next: 
             return next.run(req).await;
         }
     };
-    let signed_in = matches!(
-        req.extensions().get::<session::SessionPrincipal>(),
-        Some(session::SessionPrincipal(Some(_)))
-    );
+    let principal = match req.extensions().get::<session::SessionPrincipal>() {
+        Some(session::SessionPrincipal(Some(principal))) => Some(principal),
+        _ => None,
+    };
+    let signed_in = principal.is_some();
+    // Someone whose organization requires a second factor they lack sets it up on their
+    // account page before anything else.
+    let two_factor_first = matches!(
+        principal,
+        Some(Principal::Session(viewer)) if viewer.must_set_up_two_factor()
+    ) && req.uri().path() != routes::ACCOUNT;
     let elsewhere = match (set_up, access, signed_in) {
         (false, Access::Setup, _) => None,
         (false, _, _) => Some(routes::SETUP),
         (true, Access::Setup, _) => Some(routes::LOGIN),
         (true, Access::SignedIn, false) => Some(routes::LOGIN),
+        (true, Access::SignedIn, true) if two_factor_first => Some(routes::ACCOUNT),
         (true, Access::SignedOut, true) => Some(routes::SETTINGS),
         (true, _, _) => None,
     };

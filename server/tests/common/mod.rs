@@ -89,6 +89,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
         request_timeout_secs: 30,
         console_concurrency: 32,
         metrics_addr: None,
+        secret_key: None,
+        public_url: None,
+        reauth_secs: 600,
         no_migrate: false,
     };
     adjust(&mut args);

@@ -25,6 +25,7 @@ mod sqlite;
 mod throttle;
 mod token_check;
 mod tokens;
+mod two_factor;
 mod users;
 
 pub use audit::Actor;
@@ -32,6 +33,7 @@ pub use files::{FileRecord, NewFile};
 pub use sessions::SessionUser;
 pub use throttle::{Counted, KnownAddress, Verdict};
 pub use token_check::TokenAuth;
+pub use two_factor::{Pending, Purpose, StoredPasskey, TotpFactor};
 pub use users::{LoginRecord, NewPerson};
 
 use std::sync::{atomic::AtomicU64, Arc};
@@ -75,6 +77,8 @@ pub enum Unique {
     OrganizationName,
     /// `setup_once`: first-run setup.
     Setup,
+    /// `passkeys_credential`: a passkey belongs to one account.
+    Passkey,
 }
 
 impl Unique {
@@ -84,6 +88,7 @@ impl Unique {
             "users_email" => Some(Unique::Email),
             "organizations_name_key" => Some(Unique::OrganizationName),
             "setup_once" => Some(Unique::Setup),
+            "passkeys_credential" => Some(Unique::Passkey),
             _ => None,
         }
     }

@@ -28,6 +28,9 @@ struct SessionRecord {
     organization_id: i64,
     organization_name: String,
     must_change_password: bool,
+    authenticated_at: i64,
+    two_factor: bool,
+    two_factor_required: bool,
 }
 
 impl Store {
@@ -52,8 +55,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
-                "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) \
-                 VALUES ($1, $2, $3, $3, $4)",
+                "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, \
+                 authenticated_at) VALUES ($1, $2, $3, $3, $4, $3)",
             )
             .bind(id_hash)
             .bind(user)
@@ -77,7 +80,10 @@ impl Store {
     ) -> Result<Option<SessionUser>, StoreError> {
         let record = read_db!(self, db => sqlx::query_as::<_, SessionRecord>(
             "SELECT s.id AS session_id, s.last_seen_at, u.id AS user_id, u.name, u.email, u.role, \
-                    o.id AS organization_id, o.name AS organization_name, u.must_change_password \
+                    o.id AS organization_id, o.name AS organization_name, u.must_change_password, \
+                    s.authenticated_at, o.require_two_factor AS two_factor_required, \
+                    (EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id AND f.enabled_at IS NOT NULL) \
+                     OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id)) AS two_factor \
              FROM sessions s \
              JOIN users u ON u.id = s.user_id \
              JOIN organizations o ON o.id = u.organization_id \
@@ -113,6 +119,9 @@ impl Store {
                 organization_id: OrgId(r.organization_id),
                 organization_name: r.organization_name,
                 must_change_password: r.must_change_password,
+                authenticated_at: r.authenticated_at,
+                two_factor: r.two_factor,
+                two_factor_required: r.two_factor_required,
             },
         }))
     }

@@ -193,6 +193,13 @@ impl Store {
     }
 }
 
+impl Store {
+    /// One binary value of a test's own query.
+    pub async fn bytes_for_test(&self, sql: &str) -> Vec<u8> {
+        super::read_db!(self, db => sqlx::query_scalar::<_, Vec<u8>>(sql).fetch_one(db).await.expect(sql))
+    }
+}
+
 /// `user` acting from nowhere in particular, as the audit log records them.
 pub fn by(user: UserId) -> super::Actor {
     super::Actor::user(user, "Test", None)

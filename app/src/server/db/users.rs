@@ -39,7 +39,9 @@ macro_rules! user_select {
     () => {
         "SELECT u.id AS id, u.name AS name, u.email AS email, u.kind AS kind, u.role AS role, \
          u.status AS status, u.created_at AS created_at, t.id AS token_id, \
-         t.name AS token_name, t.revoked_at IS NOT NULL AS token_revoked \
+         t.name AS token_name, t.revoked_at IS NOT NULL AS token_revoked, \
+         (EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id AND f.enabled_at IS NOT NULL) \
+          OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id)) AS two_factor \
          FROM users u LEFT JOIN tokens t ON t.principal_id = u.id AND u.kind = 'forwarder'"
     };
 }
@@ -56,6 +58,7 @@ struct UserRecord {
     token_id: Option<i64>,
     token_name: Option<String>,
     token_revoked: bool,
+    two_factor: bool,
 }
 
 impl From<UserRecord> for UserRow {
@@ -73,6 +76,7 @@ impl From<UserRecord> for UserRow {
                 name: r.token_name.unwrap_or_default(),
                 revoked: r.token_revoked,
             }),
+            two_factor: r.two_factor,
         }
     }
 }
@@ -260,6 +264,29 @@ impl Store {
             record_event!(&mut *tx, org, &by, event, now)?;
             id
         }))
+    }
+
+    /// What sign-in needs to know about a person, and their email, by id (a half-finished
+    /// sign-in knows the id).
+    pub async fn person_by_id(
+        &self,
+        user: UserId,
+    ) -> Result<Option<(LoginRecord, String)>, StoreError> {
+        let record = read_db!(self, db => sqlx::query_as::<_, LoginRecord>(
+            "SELECT id AS user_id, organization_id, name, password_hash, status = 'active' AS active, \
+             must_change_password, password_set_at FROM users WHERE id = $1 AND kind = 'user'",
+        )
+        .bind(user)
+        .fetch_optional(db)
+        .await?);
+        let Some(record) = record else { return Ok(None) };
+        let email = read_db!(self, db => sqlx::query_scalar::<_, Option<String>>(
+            "SELECT email FROM users WHERE id = $1",
+        )
+        .bind(user)
+        .fetch_one(db)
+        .await?);
+        Ok(email.map(|email| (record, email)))
     }
 
     pub async fn login_record(&self, email: &str) -> Result<Option<LoginRecord>, StoreError> {

@@ -89,6 +89,7 @@ pub(super) fn constraint_of(message: &str) -> Option<String> {
         "users.email" => "users_email",
         "organizations.name_key" => "organizations_name_key",
         "setup.id" => "setup_once",
+        "passkeys.credential_id" => "passkeys_credential",
         _ => return None,
     };
     Some(name.to_string())
