@@ -10,6 +10,9 @@ import chromium from './chromium.json';
 const FIRST_RUN = 'http://127.0.0.1:3100';
 const CONSOLE = 'http://127.0.0.1:3101';
 const CLUSTER = 'http://127.0.0.1:3102';
+// Passkeys need a host name (WebAuthn refuses IP addresses): the two-factor server is opened
+// as localhost, its default public address.
+const TWO_FACTOR = 'http://localhost:3103';
 const postgres = Boolean(process.env.TOKENWELL_TEST_PG_URL);
 
 export default defineConfig({
@@ -29,12 +32,14 @@ export default defineConfig({
   },
   projects: [
     { name: 'first-run', testMatch: /first-run\.spec\.ts/, use: { baseURL: FIRST_RUN } },
-    { name: 'console', testIgnore: /first-run\.spec\.ts/, use: { baseURL: CONSOLE } },
+    { name: 'console', testIgnore: /(first-run|two-factor)\.spec\.ts/, use: { baseURL: CONSOLE } },
+    { name: 'two-factor', testMatch: /two-factor\.spec\.ts/, use: { baseURL: TWO_FACTOR } },
     ...(postgres ? [{ name: 'postgres', testMatch: /(tokens|users)\.spec\.ts/, use: { baseURL: CLUSTER } }] : []),
   ],
   webServer: [
     { command: 'sh ./serve.sh empty 3100', url: `${FIRST_RUN}/healthz`, timeout: 60_000, reuseExistingServer: false },
     { command: 'sh ./serve.sh seeded 3101', url: `${CONSOLE}/healthz`, timeout: 60_000, reuseExistingServer: false },
+    { command: 'sh ./serve.sh two-factor 3103', url: 'http://127.0.0.1:3103/healthz', timeout: 60_000, reuseExistingServer: false },
     // SIGTERM rather than the default SIGKILL, so the script stops its servers and nginx and
     // drops its database.
     ...(postgres

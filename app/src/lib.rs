@@ -23,6 +23,7 @@ use pages::{
     login::LoginPage,
     settings::{AccountPage, Organization, Shell, Tab},
     setup::SetupPage,
+    two_factor::SecondFactorPage,
     NotFound,
 };
 use routes::{segment, SettingsTab};
@@ -88,6 +89,11 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=|| view! { <Redirect path=routes::SETTINGS /> } />
                 <Route path=StaticSegment(segment(routes::LOGIN)) view=LoginPage />
                 <Route path=StaticSegment(segment(routes::SETUP)) view=SetupPage />
+                <Route
+                    path=(StaticSegment(segment(routes::LOGIN)), StaticSegment("two-factor"))
+                    view=SecondFactorPage
+                    ssr=SsrMode::Async
+                />
                 // The shell (and the current user) stays while moving between the pages in it.
                 <ParentRoute path=StaticSegment("") view=Shell ssr=SsrMode::Async>
                     <ParentRoute path=StaticSegment(segment(routes::SETTINGS)) view=Organization ssr=SsrMode::Async>
@@ -109,6 +115,11 @@ pub fn App() -> impl IntoView {
                         <Route
                             path=StaticSegment(SettingsTab::AuditLog.segment())
                             view=|| view! { <Tab tab=SettingsTab::AuditLog /> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=StaticSegment(SettingsTab::Security.segment())
+                            view=|| view! { <Tab tab=SettingsTab::Security /> }
                             ssr=SsrMode::Async
                         />
                     </ParentRoute>

@@ -27,11 +27,13 @@ pub enum SettingsTab {
     Users,
     Tokens,
     AuditLog,
+    /// How people sign in: "Require two-factor authentication".
+    Security,
 }
 
 impl SettingsTab {
-    pub const ALL: [SettingsTab; 3] =
-        [SettingsTab::Users, SettingsTab::Tokens, SettingsTab::AuditLog];
+    pub const ALL: [SettingsTab; 4] =
+        [SettingsTab::Users, SettingsTab::Tokens, SettingsTab::AuditLog, SettingsTab::Security];
     /// What `/settings` itself shows.
     pub const DEFAULT: SettingsTab = SettingsTab::Tokens;
 
@@ -41,6 +43,7 @@ impl SettingsTab {
             SettingsTab::Users => "users",
             SettingsTab::Tokens => "auth-tokens",
             SettingsTab::AuditLog => "audit-log",
+            SettingsTab::Security => "security",
         }
     }
 
@@ -49,6 +52,7 @@ impl SettingsTab {
             SettingsTab::Users => "/settings/users",
             SettingsTab::Tokens => "/settings/auth-tokens",
             SettingsTab::AuditLog => "/settings/audit-log",
+            SettingsTab::Security => "/settings/security",
         }
     }
 
@@ -58,6 +62,7 @@ impl SettingsTab {
             SettingsTab::Users => "Users",
             SettingsTab::Tokens => "Auth tokens",
             SettingsTab::AuditLog => "Audit log",
+            SettingsTab::Security => "Security",
         }
     }
 }
@@ -102,6 +107,7 @@ mod tests {
         assert_eq!(access("/"), Some(Access::SignedIn));
         assert_eq!(access("/login"), Some(Access::SignedOut));
         assert_eq!(access("/setup"), Some(Access::Setup));
+        assert_eq!(access("/login/two-factor"), Some(Access::SignedOut));
         for other in
             ["/settings/nope", "/settings/users/1", "/rpc/login", "/pkg/x.js", "/api/v1/me"]
         {

@@ -11,7 +11,7 @@ for (const width of [1280, 390]) {
       await expectAccessible(page, 'sign-in');
       await page.getByLabel('Email').fill(ADMIN.email);
       await page.getByLabel('Password').fill('not the password at all');
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await expect(page.getByRole('alert')).toHaveText('Incorrect email or password.');
       await expectAccessible(page, 'sign-in error');
     });

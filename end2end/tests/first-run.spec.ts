@@ -37,10 +37,10 @@ test('first-run setup creates the organization, signs in, and lands on Settings'
   await hydrated(page);
   await page.getByLabel('Email').fill('bill@initech.test');
   await page.getByLabel('Password').fill('not my password');
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(page.getByRole('alert')).toHaveText('Incorrect email or password.');
   await page.getByLabel('Password').fill('tps reports forever');
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(page).toHaveURL(/\/settings/);
   await hydrated(page);
 

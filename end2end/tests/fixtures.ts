@@ -46,7 +46,7 @@ export async function signIn(page: Page, who: { email: string; password: string 
   await goto(page, '/login');
   await page.getByLabel('Email').fill(who.email);
   await page.getByLabel('Password').fill(who.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(page).toHaveURL(/\/settings/);
   await hydrated(page);
 }

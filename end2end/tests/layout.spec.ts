@@ -186,7 +186,7 @@ for (const width of [1024, 1280]) {
       await expect(page.getByRole('rowheader', { name: new RegExp(`^Forwarder: ${FORWARDER}`) })).toBeVisible();
 
       await expectNoSidewaysScroll(page, 'users table');
-      await expectColumns(page, 'users table', ['Name', 'Email', 'Type', 'Role', 'Status', 'Created', 'Actions']);
+      await expectColumns(page, 'users table', ['Name', 'Email', 'Type', 'Role', 'Two-factor', 'Status', 'Created', 'Actions']);
       await expectActionsOnScreen(page, 'users table');
       await expectNamesWhole(page, 'users table');
     });
@@ -201,7 +201,7 @@ test.describe('at 390 px', () => {
     await expectNoSidewaysScroll(page, 'sign-in');
     await page.getByLabel('Email').fill(ADMIN.email);
     await page.getByLabel('Password').fill('not the password at all');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expect(page.getByRole('alert')).toBeVisible();
     await expectNoSidewaysScroll(page, 'sign-in error');
 

@@ -37,7 +37,7 @@ test('add a member who signs in with the initial password, sets their own, and s
   await goto(mia, '/login');
   await mia.getByLabel('Email').fill(email);
   await mia.getByLabel('Password').fill(initial);
-  await mia.getByRole('button', { name: 'Sign in' }).click();
+  await mia.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(mia.getByRole('heading', { name: 'Set a new password' })).toBeVisible();
   await hydrated(mia);
   await mia.getByLabel('Temporary password').fill(initial);
@@ -183,10 +183,10 @@ test('reset a password: a new initial password shown once; a guessable new passw
   await goto(rex, '/login');
   await rex.getByLabel('Email').fill(email);
   await rex.getByLabel('Password').fill(first);
-  await rex.getByRole('button', { name: 'Sign in' }).click();
+  await rex.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(rex.getByRole('alert')).toHaveText('Incorrect email or password.');
   await rex.getByLabel('Password').fill(fresh);
-  await rex.getByRole('button', { name: 'Sign in' }).click();
+  await rex.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(rex.getByRole('heading', { name: 'Set a new password' })).toBeVisible();
   await hydrated(rex);
   await rex.getByLabel('Temporary password').fill(fresh);

@@ -407,4 +407,11 @@ async fn passkey_ceremonies_are_for_the_public_host_and_refuse_made_up_answers()
         .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(signed_in_as(&app, &stranger).await, None);
+    // Anyone may start one, so each address may start only so many: each keeps a challenge.
+    for _ in 1..app::server::throttle::PASSKEY_SIGN_IN_LIMIT {
+        call_ok(&app, &stranger, "begin_passkey_sign_in").await;
+    }
+    let res = call(&app, &stranger, "begin_passkey_sign_in").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key(header::RETRY_AFTER));
 }

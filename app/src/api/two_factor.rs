@@ -158,12 +158,13 @@ pub async fn finish_passkey_second_factor(credential: String) -> Result<(), AppE
 /// "Sign in with a passkey": the options for the browser's prompt.
 #[server(prefix = "/rpc", endpoint = "begin_passkey_sign_in")]
 pub async fn begin_passkey_sign_in() -> Result<String, AppError> {
-    use crate::server::{no_store, session, state, two_factor, with_status};
+    use crate::server::{client_addr, no_store, session, state, two_factor, with_status};
     no_store();
     with_status(
         async move {
             let state = state()?;
-            let (pending, options) = two_factor::begin_passkey_sign_in(&state).await?;
+            let (pending, options) =
+                two_factor::begin_passkey_sign_in(&state, client_addr()).await?;
             session::set_pending_cookie(&state, &pending)?;
             Ok(options)
         }

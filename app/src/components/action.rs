@@ -37,13 +37,14 @@ where
     Signal::derive(move || error(action).and_then(|e| e.field_message(field)))
 }
 
-/// The last error unless it belongs to a field (those show under their field).
+/// The last error unless it belongs to a field (those show under their field) or asks for
+/// "Confirm access" (which opens its own dialog).
 pub fn other_error<S>(action: ServerAction<S>) -> Option<AppError>
 where
     S: ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
     S::Output: Clone + Send + Sync + 'static,
 {
-    error(action).filter(|e| !e.is_field_error())
+    error(action).filter(|e| !e.is_field_error() && *e != AppError::ReauthRequired)
 }
 
 /// One server call as a dialog sees it, without the call's type, so that the dialog's markup
@@ -53,6 +54,8 @@ pub struct CallState {
     pub running: Signal<bool>,
     /// The last error unless it belongs to a field.
     pub other_error: Signal<Option<AppError>>,
+    /// The server asked for "Confirm access" before this call.
+    pub needs_access: Signal<bool>,
     /// Sends the call, built from the form's current values.
     pub send: Callback<()>,
     /// Forgets the last answer (and any secret in it).
@@ -71,6 +74,7 @@ where
     CallState {
         running: Signal::derive(move || running.get()),
         other_error: Signal::derive(move || other_error(action)),
+        needs_access: Signal::derive(move || error(action) == Some(AppError::ReauthRequired)),
         send: Callback::new(move |_| send(action, input.run(()))),
         forget: Callback::new(move |_| action.value().set(None)),
     }

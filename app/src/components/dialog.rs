@@ -6,6 +6,7 @@
 use leptos::{prelude::*, server_fn::ServerFn};
 
 use super::{
+    access::AccessCheck,
     action::{call_state, CallState},
     ErrorBanner,
 };
@@ -27,6 +28,15 @@ pub fn Modal(
     children: Children,
 ) -> impl IntoView {
     let dialog = NodeRef::<leptos::html::Dialog>::new();
+    // From the title, so that a dialog opened over another ("Confirm access") has its own.
+    let title_id = format!(
+        "dialog-title-{}",
+        title
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .collect::<String>()
+    );
+    let labelled_by = title_id.clone();
 
     #[cfg(feature = "hydrate")]
     {
@@ -69,7 +79,7 @@ pub fn Modal(
         <dialog
             class="modal"
             role=alert.then_some("alertdialog")
-            aria-labelledby="dialog-title"
+            aria-labelledby=labelled_by
             aria-describedby=described_by
             node_ref=dialog
             on:cancel=move |ev: leptos::ev::Event| {
@@ -81,7 +91,7 @@ pub fn Modal(
             on:close=move |_| on_close.run(())
             on:keydown=move |ev| keep_tab_inside(&ev, dialog)
         >
-            <h2 id="dialog-title" class="modal-title">
+            <h2 id=title_id class="modal-title">
                 {title}
             </h2>
             {children()}
@@ -186,6 +196,7 @@ fn ConfirmView(
             {children()}
             {move || call.other_error.get().map(|error| view! { <ErrorBanner error /> })}
             <DialogButtons alert on_cancel=on_close running confirm pending danger on_confirm=call.send />
+            <AccessCheck call />
         </Modal>
     }
 }

@@ -1,5 +1,6 @@
 //! Reusable pieces of the console: one component per recurring shape.
 
+pub mod access;
 pub mod action;
 pub mod choice;
 pub mod dialog;
@@ -9,6 +10,7 @@ pub mod icons;
 pub mod list;
 pub mod menu;
 pub mod pager;
+pub mod passkey;
 pub mod reveal_once;
 pub mod table;
 pub mod url_query;

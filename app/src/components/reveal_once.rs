@@ -4,6 +4,7 @@
 use leptos::{prelude::*, server_fn::ServerFn};
 
 use super::{
+    access::AccessCheck,
     action::{call_state, CallState},
     dialog::{DialogButtons, Modal},
     ErrorBanner,
@@ -34,33 +35,14 @@ pub fn RevealOnce(
     });
 
     let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            let text = value.get_untracked();
-            let clipboard = window().navigator().clipboard();
-            let usable = window().is_secure_context()
-                && !wasm_bindgen::JsValue::from(clipboard.clone()).is_undefined();
-            if usable {
-                let promise = clipboard.write_text(&text);
-                leptos::task::spawn_local(async move {
-                    match wasm_bindgen_futures::JsFuture::from(promise).await {
-                        Ok(_) => {
-                            copied.set(true);
-                            gloo_timers::future::TimeoutFuture::new(2_000).await;
-                            copied.set(false);
-                        }
-                        Err(_) => {
-                            fallback.set(true);
-                            select_all(input);
-                        }
-                    }
-                });
-            } else {
-                // Plain-HTTP origins have no Clipboard API: select the text for Ctrl+C.
+        copy_text(
+            value.get_untracked(),
+            copied,
+            Callback::new(move |_| {
                 fallback.set(true);
                 select_all(input);
-            }
-        }
+            }),
+        )
     };
 
     view! {
@@ -102,6 +84,35 @@ pub fn RevealOnce(
             </button>
         </div>
     }
+}
+
+/// Copies `text` to the clipboard; `copied` is true for two seconds after. Where the
+/// Clipboard API is missing (plain-HTTP origins) or refuses, `unavailable` runs instead (the
+/// caller selects the text for Ctrl+C).
+pub fn copy_text(text: String, copied: RwSignal<bool>, unavailable: Callback<()>) {
+    #[cfg(feature = "hydrate")]
+    {
+        let clipboard = window().navigator().clipboard();
+        let usable = window().is_secure_context()
+            && !wasm_bindgen::JsValue::from(clipboard.clone()).is_undefined();
+        if usable {
+            let promise = clipboard.write_text(&text);
+            leptos::task::spawn_local(async move {
+                match wasm_bindgen_futures::JsFuture::from(promise).await {
+                    Ok(_) => {
+                        copied.set(true);
+                        gloo_timers::future::TimeoutFuture::new(2_000).await;
+                        copied.set(false);
+                    }
+                    Err(_) => unavailable.run(()),
+                }
+            });
+        } else {
+            unavailable.run(());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (text, copied, unavailable);
 }
 
 fn select_all(input: NodeRef<leptos::html::Input>) {
@@ -205,6 +216,7 @@ fn RevealDialogView(
                             {move || call.other_error.get().map(|error| view! { <ErrorBanner error /> })}
                             <DialogButtons alert on_cancel=close running confirm=submit pending />
                         </form>
+                        <AccessCheck call />
                     }
                         .into_any()
                 }

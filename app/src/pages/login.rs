@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::two_factor::PasskeySignIn;
 use crate::{api::auth::Login, components::field::TextField};
 
 #[component]
@@ -30,6 +31,7 @@ pub fn LoginPage() -> impl IntoView {
                         "Sign in"
                     </button>
                 </ActionForm>
+                <PasskeySignIn />
             </div>
         </main>
     }

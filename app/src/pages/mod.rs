@@ -6,6 +6,7 @@ pub mod login;
 pub mod settings;
 pub mod setup;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 use leptos::prelude::*;

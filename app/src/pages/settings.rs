@@ -14,7 +14,10 @@ use leptos_router::{
     hooks::use_location,
 };
 
-use super::{account::ChangePassword, audit::AuditLogTab, tokens::TokensTab, users::UsersTab};
+use super::{
+    account::ChangePassword, audit::AuditLogTab, tokens::TokensTab, two_factor::SecurityTab,
+    two_factor::TwoFactorSection, users::UsersTab,
+};
 use crate::{
     api::auth::{current_user, Logout},
     components::{
@@ -36,7 +39,7 @@ pub fn use_current_user() -> Resource<Result<Viewer, AppError>> {
 
 /// Whether the viewer sees the Organization section (and so its tabs' lists).
 pub fn shows_organization(viewer: &Result<Viewer, AppError>) -> bool {
-    matches!(viewer, Ok(v) if v.is_admin() && !v.must_change_password)
+    matches!(viewer, Ok(v) if v.is_admin() && !v.must_change_password && !v.must_set_up_two_factor())
 }
 
 /// Whether the viewer sees their own account page (the forced password change replaces it).
@@ -73,6 +76,7 @@ pub fn Shell() -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let location = use_location();
     let in_settings = move || location.pathname.get().starts_with(routes::SETTINGS);
+    let on_account = move || location.pathname.get() == routes::ACCOUNT;
     view! {
         <div class="app">
             <nav class="sidebar" aria-label="Main">
@@ -114,10 +118,15 @@ pub fn Shell() -> impl IntoView {
                     <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                         {move || {
                             let settings = in_settings();
+                            let account = on_account();
                             Suspend::new(async move {
                                 match viewer.await {
                                     Ok(viewer) if viewer.must_change_password => {
                                         view! { <ChangePassword forced=true /> }.into_any()
+                                    }
+                                    // The organization requires a second factor: set it up first.
+                                    Ok(viewer) if viewer.must_set_up_two_factor() && !account => {
+                                        view! { <Redirect path=routes::ACCOUNT /> }.into_any()
                                     }
                                     Ok(viewer) if settings && !viewer.is_admin() => {
                                         view! { <AdminsOnly viewer /> }.into_any()
@@ -182,6 +191,7 @@ pub fn Tab(tab: SettingsTab) -> impl IntoView {
         SettingsTab::Users => view! { <UsersTab /> }.into_any(),
         SettingsTab::Tokens => view! { <TokensTab /> }.into_any(),
         SettingsTab::AuditLog => view! { <AuditLogTab /> }.into_any(),
+        SettingsTab::Security => view! { <SecurityTab /> }.into_any(),
     }
 }
 
@@ -224,12 +234,15 @@ pub fn TabHeader(
     }
 }
 
-/// `/account`: the signed-in user's own password.
+/// `/account`: the signed-in user's own password and second factors.
 #[component]
 pub fn AccountPage() -> impl IntoView {
     view! {
         <ForViewer shown=shows_account>
-            <ChangePassword forced=false />
+            <div class="account-page">
+                <ChangePassword forced=false />
+                <TwoFactorSection />
+            </div>
         </ForViewer>
     }
 }

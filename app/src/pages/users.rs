@@ -153,7 +153,7 @@ fn UserTable(
     let page = data.page;
     let shown = data.rows.len();
     view! {
-        <DataTable headers=&["Name", "Email", "Type", "Role", "Status", "Created", "Actions"]>
+        <DataTable headers=&["Name", "Email", "Type", "Role", "Two-factor", "Status", "Created", "Actions"]>
             {data.rows.into_iter().map(|u| view! { <UserRowView user=u on_action /> }).collect_view()}
         </DataTable>
         <Pager page per_page=data.per_page total=data.total shown on_page />
@@ -224,6 +224,14 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
                 {kind}
             </Cell>
             <Cell label="Role">{role}</Cell>
+            <Cell label="Two-factor">
+                {match user.kind {
+                    // A service account never signs in: nothing to secure with a second factor.
+                    UserKind::Forwarder => "—",
+                    UserKind::User if user.two_factor => "On",
+                    UserKind::User => "Off",
+                }}
+            </Cell>
             <Cell label="Status">
                 <span class="badge" class:active=active class:revoked=!active>
                     {status}

@@ -39,6 +39,9 @@ pub const ADDRESS_LIMIT: u32 = 20;
 pub const PASSWORD_CHANGE_LIMIT: u32 = 5;
 /// Exposure reports one client address (an IPv6 /64) may send in a window.
 pub const EXPOSURE_REPORT_LIMIT: u32 = 30;
+/// "Sign in with a passkey" starts one client address may make in a window: each keeps a
+/// challenge in the database for five minutes.
+pub const PASSKEY_SIGN_IN_LIMIT: u32 = 30;
 /// "This email is taken" answers one admin may get in a window.
 pub const EMAIL_PROBE_LIMIT: u32 = 10;
 /// Account-wide failures after which attempts are spaced out.
@@ -199,10 +202,23 @@ impl LoginThrottle {
 
     /// Counts one exposure report from `addr`; every report counts, whatever it held.
     pub async fn reserve_exposure_report(&self, addr: Option<IpAddr>) -> Result<(), ReserveError> {
+        self.count_per_address("exposure-report", addr, EXPOSURE_REPORT_LIMIT).await
+    }
+
+    /// Counts one "Sign in with a passkey" start from `addr`, whatever comes of it.
+    pub async fn reserve_passkey_sign_in(&self, addr: Option<IpAddr>) -> Result<(), ReserveError> {
+        self.count_per_address("passkey-sign-in", addr, PASSKEY_SIGN_IN_LIMIT).await
+    }
+
+    /// Counts one request of kind `what` from `addr`'s address group against `limit`.
+    async fn count_per_address(
+        &self,
+        what: &str,
+        addr: Option<IpAddr>,
+        limit: u32,
+    ) -> Result<(), ReserveError> {
         let address = addr.map_or_else(|| "unknown".to_string(), |a| address_group(a).to_string());
-        self.reserve_one(format!("exposure-report:{address}"), EXPOSURE_REPORT_LIMIT)
-            .await
-            .map(Attempt::failed)
+        self.reserve_one(format!("{what}:{address}"), limit).await.map(Attempt::failed)
     }
 
     async fn reserve_one(&self, key: String, limit: u32) -> Result<Attempt, ReserveError> {

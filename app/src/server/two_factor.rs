@@ -544,9 +544,14 @@ pub async fn remove_passkey(
 }
 
 /// "Sign in with a passkey": a challenge for any passkey of this site, kept with a new
-/// half-finished sign-in whose id goes into the cookie.
-pub async fn begin_passkey_sign_in(state: &AppState) -> Result<(NewPending, String), ServiceError> {
+/// half-finished sign-in whose id goes into the cookie. Anyone may ask, so each client
+/// address may start a limited number in a window.
+pub async fn begin_passkey_sign_in(
+    state: &AppState,
+    client: Option<IpAddr>,
+) -> Result<(NewPending, String), ServiceError> {
     let webauthn = webauthn(state)?;
+    state.throttle.reserve_passkey_sign_in(client).await?;
     let (mut options, authentication) =
         webauthn.start_discoverable_authentication().map_err(ServiceError::internal)?;
     // A button press, not the autofill ("conditional") prompt.
