@@ -23,8 +23,9 @@ async fn pages_fetch_their_data_once_and_without_internal_errors() {
     let member = app.signed_in("max@acme.test").await;
     app.rpc_ok(&admin, "generate_token", json!({"kind": "api", "name": "Laptop"})).await;
 
-    // The current user, then the tab's list (unasked for, `None`, when the tab is not shown).
-    let mut pages = vec![(routes::SETTINGS, 2), (routes::ACCOUNT, 1)];
+    // The current user, then the tab's list (unasked for, `None`, when the tab is not shown);
+    // the account page's second factors.
+    let mut pages = vec![(routes::SETTINGS, 2), (routes::ACCOUNT, 2)];
     pages.extend(SettingsTab::ALL.iter().map(|tab| (tab.path(), 2)));
     // The lost-owner failure was a race (a few renders in a hundred on a release build), so
     // each page is rendered many times.

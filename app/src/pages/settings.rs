@@ -43,7 +43,7 @@ pub fn shows_organization(viewer: &Result<Viewer, AppError>) -> bool {
 }
 
 /// Whether the viewer sees their own account page (the forced password change replaces it).
-fn shows_account(viewer: &Result<Viewer, AppError>) -> bool {
+pub fn shows_account(viewer: &Result<Viewer, AppError>) -> bool {
     matches!(viewer, Ok(v) if !v.must_change_password)
 }
 
@@ -234,16 +234,18 @@ pub fn TabHeader(
     }
 }
 
-/// `/account`: the signed-in user's own password and second factors.
+/// `/account`: the signed-in user's own password and second factors. The two-factor
+/// section makes its resource here, in the route's body (see the module's note); it shows
+/// itself only to a viewer `shows_account` allows.
 #[component]
 pub fn AccountPage() -> impl IntoView {
     view! {
-        <ForViewer shown=shows_account>
-            <div class="account-page">
+        <div class="account-page">
+            <ForViewer shown=shows_account>
                 <ChangePassword forced=false />
-                <TwoFactorSection />
-            </div>
-        </ForViewer>
+            </ForViewer>
+            <TwoFactorSection />
+        </div>
     }
 }
 

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::settings::{use_current_user, TabHeader};
+use super::settings::{shows_account, use_current_user, ForViewer, TabHeader};
 use crate::{
     api::two_factor::{
         begin_passkey_registration, begin_passkey_second_factor, begin_passkey_sign_in,
@@ -107,6 +107,7 @@ pub fn TwoFactorSection() -> impl IntoView {
         })
     };
     view! {
+        <ForViewer shown=shows_account>
         <section class="card narrow account" aria-labelledby="two-factor-heading">
             <h2 id="two-factor-heading">"Two-factor authentication"</h2>
             {required_banner}
@@ -122,6 +123,7 @@ pub fn TwoFactorSection() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        </ForViewer>
         {move || match open.get() {
             None => ().into_any(),
             Some(Open::SetUpApp) => view! { <SetUpAppDialog enable on_close=close /> }.into_any(),

@@ -126,17 +126,7 @@ pub async fn sign_in(
         // Written after the answer, not before: a write that only known accounts pay would
         // let the answer's timing tell them from unknown ones.
         if let Some(r) = record {
-            let store = state.store.clone();
-            tokio::spawn(async move {
-                let target = Some((TargetKind::User, r.user_id.0, r.name.as_str()));
-                let someone = Actor::anonymous(client);
-                let failed = AuditAction::SignInFailed;
-                if let Err(e) =
-                    store.record_event(r.organization_id, &someone, failed, target, now()).await
-                {
-                    tracing::warn!("could not record a failed sign-in: {e}");
-                }
-            });
+            record_failed_sign_in(state, r.organization_id, r.user_id, r.name, client);
         }
         tracing::info!(?client, "sign-in failed");
         return Err(ServiceError::BadCredentials);
@@ -170,6 +160,27 @@ pub async fn sign_in(
     let session = start_session(state, user_id, signed_in).await?;
     tracing::info!(user_id = %user_id, ?client, "signed in");
     Ok(SignIn::Session(session))
+}
+
+/// Records "Sign-in failed" for a known account, by "Anonymous" from `client`, just after the
+/// answer: a write that only known accounts paid before answering would let the answer's
+/// timing tell them from unknown ones.
+pub(super) fn record_failed_sign_in(
+    state: &AppState,
+    organization: OrgId,
+    user: UserId,
+    name: String,
+    client: Option<IpAddr>,
+) {
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        let target = Some((TargetKind::User, user.0, name.as_str()));
+        let someone = Actor::anonymous(client);
+        let failed = AuditAction::SignInFailed;
+        if let Err(e) = store.record_event(organization, &someone, failed, target, now()).await {
+            tracing::warn!("could not record a failed sign-in: {e}");
+        }
+    });
 }
 
 /// Ends the session whose id hashes to `session_hash` (the caller's own).

@@ -19,7 +19,7 @@ use webauthn_rs::prelude::{
 };
 
 use super::{
-    auth::{check_own_password, start_session},
+    auth::{check_own_password, record_failed_sign_in, start_session},
     db::{Actor, Purpose, StoreError, Unique},
     error::ServiceError,
     now,
@@ -294,6 +294,25 @@ pub async fn second_factor_options(
     Ok(SecondFactorOptions { authenticator_app: app, passkey })
 }
 
+/// Whether `code` is the enabled authenticator app's code for now (one step either side),
+/// accepted once: a code seen a moment ago, or a code of an earlier step, is refused.
+async fn accept_code(
+    state: &AppState,
+    user: UserId,
+    email: &str,
+    code: &str,
+) -> Result<bool, ServiceError> {
+    let Some(factor) = state.store.totp_factor(user).await?.filter(|f| f.enabled) else {
+        return Ok(false);
+    };
+    let secret =
+        state.secrets.open(&factor.secret, &totp_context(user)).map_err(ServiceError::internal)?;
+    match code_step(&totp(secret, email)?, code, now()) {
+        Some(step) => Ok(state.store.accept_totp_step(user, step).await?),
+        None => Ok(false),
+    }
+}
+
 /// How the second factor is proved.
 pub enum Proof<'a> {
     Code(&'a str),
@@ -315,20 +334,7 @@ pub async fn verify_second_factor(
     }
     let actor = Actor::user(user, &record.name, client);
     let proved = match proof {
-        Proof::Code(code) => match state.store.totp_factor(user).await? {
-            Some(factor) if factor.enabled => {
-                let secret = state
-                    .secrets
-                    .open(&factor.secret, &totp_context(user))
-                    .map_err(ServiceError::internal)?;
-                match code_step(&totp(secret, &email)?, code, now()) {
-                    // Once per step: a code seen (or replayed) a moment ago is refused.
-                    Some(step) => state.store.accept_totp_step(user, step).await?,
-                    None => false,
-                }
-            }
-            _ => false,
-        },
+        Proof::Code(code) => accept_code(state, user, &email, code).await?,
         Proof::RecoveryCode(code) => match recovery_hash(code) {
             Some(code_hash) => {
                 state
@@ -341,6 +347,7 @@ pub async fn verify_second_factor(
     };
     if !proved {
         attempt.failed();
+        record_failed_sign_in(state, record.organization_id, user, record.name.clone(), client);
         tracing::info!(user_id = %user, ?client, "second factor refused");
         return Err(match proof {
             Proof::Code(_) => ServiceError::validation("code", WRONG_CODE),
@@ -690,21 +697,11 @@ pub async fn confirm_access(
         (Some(password), _) => check_own_password(state, viewer, password, "password").await?,
         (None, Some(code)) => {
             let attempt = state.throttle.reserve_password_change(viewer.user_id).await?;
-            let proved = match state.store.totp_factor(viewer.user_id).await {
-                Ok(Some(factor)) if factor.enabled => {
-                    let secret = state
-                        .secrets
-                        .open(&factor.secret, &totp_context(viewer.user_id))
-                        .map_err(ServiceError::internal)?;
-                    match code_step(&totp(secret, &viewer.email)?, code, now()) {
-                        Some(step) => state.store.accept_totp_step(viewer.user_id, step).await?,
-                        None => false,
-                    }
-                }
-                Ok(_) => false,
+            let proved = match accept_code(state, viewer.user_id, &viewer.email, code).await {
+                Ok(proved) => proved,
                 Err(e) => {
                     attempt.abandon().await;
-                    return Err(e.into());
+                    return Err(e);
                 }
             };
             if !proved {
