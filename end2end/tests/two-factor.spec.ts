@@ -210,6 +210,15 @@ test('policy: a member without a second factor is sent to set one up first', asy
   await expect(mo.getByRole('cell', { name: 'On', exact: true })).toBeVisible();
   const bea = page.getByRole('row').filter({ hasText: BEA.email });
   await expect(bea.getByRole('cell', { name: 'On', exact: true })).toBeVisible();
+
+  // Mo lost his phone and his recovery codes: the admin resets his second factor.
+  await page.getByRole('button', { name: 'Actions for Mo Member' }).click();
+  await page.getByRole('menuitem', { name: 'Reset two-factor' }).click();
+  const reset = page.getByRole('alertdialog', { name: 'Reset two-factor authentication' });
+  await expectAccessible(page, 'reset two-factor dialog');
+  await reset.getByRole('button', { name: 'Reset two-factor' }).click();
+  await expect(reset).toBeHidden();
+  await expect(mo.getByRole('cell', { name: 'Off', exact: true })).toBeVisible();
 });
 
 test('"Confirm access" comes before generating a token once the sign-in is older than the window', async ({ page }) => {

@@ -113,6 +113,11 @@ const ENDPOINTS: &[Endpoint] = &[
         encoding: Encoding::Json,
         wrong_fields: &[r#"{"id":"1"}"#, r#"{"id":1.5}"#, r#"{}"#],
     },
+    Endpoint {
+        path: "/rpc/reset_two_factor",
+        encoding: Encoding::Json,
+        wrong_fields: &[r#"{"id":"1"}"#, r#"{"id":1.5}"#, r#"{}"#],
+    },
     Endpoint { path: "/rpc/own_two_factor", encoding: Encoding::Form, wrong_fields: &[] },
     Endpoint { path: "/rpc/begin_authenticator_app", encoding: Encoding::Form, wrong_fields: &[] },
     Endpoint {

@@ -101,6 +101,12 @@ fn console() -> Vec<Rpc> {
             allowed: unknown,
         },
         Rpc {
+            path: "/rpc/reset_two_factor",
+            action: Action::ResetTwoFactor,
+            body: Some(json!({"id": 999_999})),
+            allowed: unknown,
+        },
+        Rpc {
             path: "/rpc/change_password",
             action: Action::ChangeOwnPassword,
             body: Some(json!({"current": "not the password", "new": "x", "confirm": "x"})),

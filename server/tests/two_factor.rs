@@ -432,3 +432,36 @@ async fn passkey_ceremonies_are_for_the_public_host_and_refuse_made_up_answers()
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().contains_key(header::RETRY_AFTER));
 }
+
+#[tokio::test]
+async fn an_admin_resets_the_second_factor_someone_lost() {
+    let app = spawn_app().await;
+    app.add_user("Acme", "ada@acme.test", Role::Admin).await;
+    let tess = app.add_user("Acme", "tess@acme.test", Role::Member).await;
+    let ada = app.signed_in("ada@acme.test").await;
+    let tess_client = app.signed_in("tess@acme.test").await;
+    enrol(&app, &tess_client).await;
+    // Members may not; nobody resets their own here; a session must be recent.
+    let res = app.rpc(&tess_client, "reset_two_factor", json!({"id": tess})).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let ada_id = app.scalar("SELECT id FROM users WHERE email = 'ada@acme.test'").await;
+    let res = app.rpc(&ada, "reset_two_factor", json!({"id": ada_id})).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    app.sql("UPDATE sessions SET authenticated_at = 0").await;
+    let res = app.rpc(&ada, "reset_two_factor", json!({"id": tess})).await;
+    assert_eq!(res.json::<Value>().await.unwrap(), json!("ReauthRequired"));
+    app.rpc_ok(&ada, "confirm_access", json!({"password": PASSWORD, "code": ""})).await;
+    let row = app.rpc_ok(&ada, "reset_two_factor", json!({"id": tess})).await;
+    assert_eq!(row["two_factor"], json!(false));
+    // Her sessions ended; her password alone signs her in again.
+    assert_eq!(signed_in_as(&app, &tess_client).await, None);
+    let again = app.signed_in("tess@acme.test").await;
+    assert_eq!(signed_in_as(&app, &again).await.as_deref(), Some("tess@acme.test"));
+    let detail = app
+        .scalar("SELECT count(*) FROM audit_events WHERE action = 'two_factor_disabled' AND detail = 'reset by an admin'")
+        .await;
+    assert_eq!(detail, 1);
+    // Nothing left to reset.
+    let res = app.rpc(&ada, "reset_two_factor", json!({"id": tess})).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}

@@ -38,6 +38,16 @@ pub async fn reset_password(id: UserId) -> Result<NewUser, AppError> {
     .await
 }
 
+/// Removes a person's second factors (they lost them); their sessions end.
+#[server(prefix = "/rpc", endpoint = "reset_two_factor", input = Json)]
+pub async fn reset_two_factor(id: UserId) -> Result<UserRow, AppError> {
+    use crate::server::{as_principal, client_addr, users};
+    as_principal(|state, principal| async move {
+        users::reset_two_factor(&state, &principal, client_addr(), id).await
+    })
+    .await
+}
+
 /// Changes a person's role; their API/CLI tokens act with it from the next request.
 #[server(prefix = "/rpc", endpoint = "set_user_role", input = Json)]
 pub async fn set_user_role(id: UserId, role: Role) -> Result<UserRow, AppError> {

@@ -5,7 +5,7 @@ use leptos_router::params::ParamsMap;
 
 use super::settings::{shows_organization, use_current_user, ForViewer, TabHeader};
 use crate::{
-    api::users::{list_users, AddUser, ResetPassword, SetUserRole, SetUserStatus},
+    api::users::{list_users, AddUser, ResetPassword, ResetTwoFactor, SetUserRole, SetUserStatus},
     components::{
         action::field_error,
         choice::EnumSelect,
@@ -53,6 +53,7 @@ enum Pending {
     Role(UserRow),
     Status(UserRow),
     ResetPassword(UserRow),
+    ResetTwoFactor(UserRow),
 }
 
 /// The tab's changes, each a `ServerAction` the list refreshes after.
@@ -62,6 +63,7 @@ struct UserActions {
     role: ServerAction<SetUserRole>,
     status: ServerAction<SetUserStatus>,
     reset: ServerAction<ResetPassword>,
+    reset_two_factor: ServerAction<ResetTwoFactor>,
 }
 
 /// The route view: the tab's list and actions, made here, outside any Suspense (see
@@ -73,6 +75,7 @@ pub fn UsersTab() -> impl IntoView {
         role: ServerAction::new(),
         status: ServerAction::new(),
         reset: ServerAction::new(),
+        reset_two_factor: ServerAction::new(),
     };
     let data = ListData::new(
         use_current_user(),
@@ -82,6 +85,7 @@ pub fn UsersTab() -> impl IntoView {
                 + actions.role.version().get()
                 + actions.status.version().get()
                 + actions.reset.version().get()
+                + actions.reset_two_factor.version().get()
         },
         |q: UserQuery| list_users(q.q, q.page),
     );
@@ -134,6 +138,9 @@ fn UsersPanel(data: ListData<UserQuery, UserRow>, actions: UserActions) -> impl 
                         Pending::ResetPassword(user) => {
                             view! { <ResetPasswordDialog user action=actions.reset on_close /> }.into_any()
                         }
+                        Pending::ResetTwoFactor(user) => {
+                            view! { <ResetTwoFactorDialog user action=actions.reset_two_factor on_close /> }.into_any()
+                        }
                     }
                 })
         }}
@@ -183,6 +190,16 @@ fn UserRowView(user: UserRow, on_action: Callback<Pending>) -> impl IntoView {
                 on_action.run(Pending::ResetPassword(target.clone()))
             }),
         });
+        if user.two_factor {
+            let target = user.clone();
+            items.push(MenuItem {
+                label: "Reset two-factor",
+                danger: false,
+                on_select: Callback::new(move |_| {
+                    on_action.run(Pending::ResetTwoFactor(target.clone()))
+                }),
+            });
+        }
     }
     let target = user.clone();
     items.push(MenuItem {
@@ -379,6 +396,36 @@ fn StatusDialog(
             on_close
         >
             <p id="status-description">{explanation}</p>
+        </ConfirmDialog>
+    }
+}
+
+/// Removes the second factors of someone who lost their phone and their recovery codes.
+#[component]
+fn ResetTwoFactorDialog(
+    user: UserRow,
+    action: ServerAction<ResetTwoFactor>,
+    on_close: Callback<()>,
+) -> impl IntoView {
+    let id = user.id;
+    view! {
+        <ConfirmDialog
+            title="Reset two-factor authentication"
+            alert=true
+            described_by="reset-two-factor-description"
+            action
+            input=Callback::new(move |_| ResetTwoFactor { id })
+            confirm="Reset two-factor"
+            pending="Resetting…"
+            danger=true
+            on_close
+        >
+            <p id="reset-two-factor-description">
+                {format!(
+                    "{}'s authenticator app, recovery codes and passkeys will be removed, and they will be signed out everywhere. Their password alone will sign them in until they set up two-factor again. Do this only when you are sure it is them asking.",
+                    user.name
+                )}
+            </p>
         </ConfirmDialog>
     }
 }

@@ -50,10 +50,12 @@ pub enum Action {
     ManageOwnTwoFactor,
     /// The organization's "Require two-factor authentication".
     SetTwoFactorPolicy,
+    /// Remove another person's second factors (they lost them).
+    ResetTwoFactor,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::WhoAmI,
         Action::SignOut,
         Action::ChangeOwnPassword,
@@ -71,6 +73,7 @@ impl Action {
         Action::ListAuditEvents,
         Action::ManageOwnTwoFactor,
         Action::SetTwoFactorPolicy,
+        Action::ResetTwoFactor,
     ];
 
     /// What the action is, to complete "may not …" (the API's 403 says
@@ -88,7 +91,8 @@ impl Action {
             | Action::AddUser
             | Action::ChangeUserRole
             | Action::SetUserStatus
-            | Action::ResetPassword => "manage users",
+            | Action::ResetPassword
+            | Action::ResetTwoFactor => "manage users",
             Action::UploadFile => "ingest files",
             Action::ListFiles => "list files",
             Action::ListAuditEvents => "read the audit log",
@@ -148,7 +152,8 @@ fn rule(action: Action) -> Rule {
         | Action::AddUser
         | Action::ChangeUserRole
         | Action::SetUserStatus
-        | Action::ResetPassword => (Admins, Nobody, false),
+        | Action::ResetPassword
+        | Action::ResetTwoFactor => (Admins, Nobody, false),
         Action::UploadFile => (Nobody, AdminsAndMembers, true),
         Action::ListFiles => (Nobody, AnyRole, false),
     };
@@ -364,7 +369,7 @@ mod tests {
     /// The contract, written out cell by cell. Columns: sessions of an admin, a member and a
     /// read-only user; the same three still on an initial password; API/CLI tokens of an
     /// admin, a member and a read-only user; a File Forwarder token.
-    const CONTRACT: [(Action, [bool; 10]); 17] = [
+    const CONTRACT: [(Action, [bool; 10]); 18] = [
         (Action::WhoAmI, [Y, Y, Y, Y, Y, Y, Y, Y, Y, Y]),
         (Action::SignOut, [Y, Y, Y, Y, Y, Y, N, N, N, N]),
         (Action::ChangeOwnPassword, [Y, Y, Y, Y, Y, Y, N, N, N, N]),
@@ -382,6 +387,7 @@ mod tests {
         (Action::ListAuditEvents, [Y, N, N, N, N, N, Y, N, N, N]),
         (Action::ManageOwnTwoFactor, [Y, Y, Y, Y, Y, Y, N, N, N, N]),
         (Action::SetTwoFactorPolicy, [Y, N, N, N, N, N, N, N, N, N]),
+        (Action::ResetTwoFactor, [Y, N, N, N, N, N, N, N, N, N]),
     ];
 
     #[test]

@@ -122,6 +122,24 @@ pub async fn set_role(
     Ok(user)
 }
 
+/// Removes a person's second factors, for someone who lost their phone and their recovery
+/// codes; their sessions end, and they sign in with their password alone (then set one up
+/// again when the organization requires it).
+pub async fn reset_two_factor(
+    state: &AppState,
+    principal: &Principal,
+    from: Option<IpAddr>,
+    id: UserId,
+) -> Result<UserRow, ServiceError> {
+    principal.authorize(Action::ResetTwoFactor)?;
+    principal.require_recent_authentication(state)?;
+    let actor = principal.user_id();
+    let by = principal.actor(from);
+    let user = state.store.reset_two_factor(principal.organization_id(), &by, id, now()).await?;
+    tracing::info!(user_id = %id, by = %actor, "two-factor reset");
+    Ok(user)
+}
+
 /// Disables or enables a person or a Forwarder Service Account.
 pub async fn set_status(
     state: &AppState,

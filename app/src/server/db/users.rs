@@ -32,6 +32,8 @@ pub const SERVICE_ROLE: &str =
 pub const SERVICE_PASSWORD: &str =
     "Forwarder Service Accounts have no password: they never sign in.";
 pub const SELF_RESET: &str = "Change your own password on your account page.";
+pub const SELF_TWO_FACTOR: &str = "Manage your own two-factor authentication on your account page.";
+pub const NO_SECOND_FACTOR: &str = "This user has no second factor to reset.";
 
 /// A listed user's columns, by name, with a Forwarder Service Account's token (a person's
 /// row joins nothing). A macro, so `concat!` can extend it.
@@ -427,6 +429,42 @@ impl Store {
                 UserStatus::Active => AuditAction::UserEnabled,
             };
             let event = Event::new(action).on(TargetKind::User, user.0, &found.name);
+            record_event!(&mut *tx, organization, by, event, now)?;
+            user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?
+        }))
+    }
+
+    /// An admin removes a person's second factors (authenticator app, recovery codes,
+    /// passkeys), for someone who lost them all; their sessions end. Recorded as "Two-factor
+    /// disabled". Not for oneself (the account page asks for the password).
+    pub async fn reset_two_factor(
+        &self,
+        organization: OrgId,
+        by: &Actor,
+        user: UserId,
+        now: i64,
+    ) -> Result<UserRow, StoreError> {
+        let actor = by.acting_user()?;
+        Ok(transaction!(self, lock = organization, actor = actor, tx => {
+            let found = user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?;
+            if user == actor {
+                return Err(StoreError::Refused(SELF_TWO_FACTOR));
+            }
+            let mut removed = 0;
+            for statement in [
+                "DELETE FROM totp_factors WHERE user_id = $1",
+                "DELETE FROM recovery_codes WHERE user_id = $1",
+                "DELETE FROM passkeys WHERE user_id = $1",
+            ] {
+                removed += sqlx::query(statement).bind(user).execute(&mut *tx).await?.rows_affected();
+            }
+            if removed == 0 {
+                return Err(StoreError::Refused(NO_SECOND_FACTOR));
+            }
+            end_sessions!(&mut *tx, user).await?;
+            let event = Event::new(AuditAction::TwoFactorDisabled)
+                .on(TargetKind::User, user.0, &found.name)
+                .detail("reset by an admin");
             record_event!(&mut *tx, organization, by, event, now)?;
             user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?
         }))
