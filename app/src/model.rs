@@ -172,6 +172,8 @@ choice! {
         PasskeyAdded = ("passkey_added", "Passkey added"),
         PasskeyRemoved = ("passkey_removed", "Passkey removed"),
         RecoveryCodeUsed = ("recovery_code_used", "Recovery code used"),
+        /// Ten new recovery codes; the old ones stopped working.
+        RecoveryCodesReplaced = ("recovery_codes_replaced", "Recovery codes replaced"),
         /// "Require two-factor authentication" turned on or off.
         PolicyChanged = ("policy_changed", "Policy changed"),
     }

@@ -108,6 +108,15 @@ test('authenticator app: set up, sign in with a code, and with a recovery code t
   await hydrated(page);
   await goto(page, '/account');
   await expect(page.getByText('9 of 10 recovery codes left.')).toBeVisible();
+  // New codes replace the old ones (the sign-in just now counts as a recent authentication).
+  await page.getByRole('button', { name: 'Get new recovery codes' }).click();
+  const renew = page.getByRole('dialog', { name: 'New recovery codes' });
+  await renew.getByRole('button', { name: 'Get new recovery codes' }).click();
+  const fresh = await renew.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem').allInnerTexts();
+  expect(fresh).toHaveLength(10);
+  expect(fresh).not.toContain(codes[1]);
+  await renew.getByRole('button', { name: 'Done' }).click();
+  await expect(page.getByText('10 of 10 recovery codes left.')).toBeVisible();
   await signOut(page);
 
   await password(page, TESS);
@@ -194,7 +203,9 @@ test('policy: a member without a second factor is sent to set one up first', asy
   await goto(page, '/settings');
   await expect(page).toHaveURL(/\/account$/);
   await setUpApp(page);
-  await goto(page, '/settings');
+  // Set up, the console opens at once, without a reload.
+  await expect(page.getByRole('alert').filter({ hasText: 'requires two-factor' })).toHaveCount(0);
+  await page.getByRole('link', { name: 'Settings' }).click();
   await expect(page).toHaveURL(/\/settings$/);
   await expect(page.getByRole('heading', { name: 'Admins only' })).toBeVisible();
   await signOut(page);

@@ -118,6 +118,7 @@ const ENDPOINTS: &[Endpoint] = &[
         encoding: Encoding::Json,
         wrong_fields: &[r#"{"id":"1"}"#, r#"{"id":1.5}"#, r#"{}"#],
     },
+    Endpoint { path: "/rpc/replace_recovery_codes", encoding: Encoding::Form, wrong_fields: &[] },
     Endpoint { path: "/rpc/own_two_factor", encoding: Encoding::Form, wrong_fields: &[] },
     Endpoint { path: "/rpc/begin_authenticator_app", encoding: Encoding::Form, wrong_fields: &[] },
     Endpoint {

@@ -131,6 +131,13 @@ fn console() -> Vec<Rpc> {
             allowed: invalid,
         },
         Rpc {
+            path: "/rpc/replace_recovery_codes",
+            action: Action::ManageOwnTwoFactor,
+            body: None,
+            // Nobody here has an authenticator app on: refused with a reason.
+            allowed: |s| s == StatusCode::FORBIDDEN,
+        },
+        Rpc {
             path: "/rpc/turn_off_two_factor",
             action: Action::ManageOwnTwoFactor,
             body: Some(json!({"password": "not the password"})),

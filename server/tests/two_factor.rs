@@ -465,3 +465,42 @@ async fn an_admin_resets_the_second_factor_someone_lost() {
     let res = app.rpc(&ada, "reset_two_factor", json!({"id": tess})).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn new_recovery_codes_replace_the_old_ones_after_a_recent_authentication() {
+    let app = spawn_app().await;
+    app.add_user("Acme", "ada@acme.test", Role::Admin).await;
+    let ada = app.signed_in("ada@acme.test").await;
+    // Without an authenticator app there is nothing to replace.
+    assert_eq!(call(&app, &ada, "replace_recovery_codes").await.status(), StatusCode::FORBIDDEN);
+    let (_, old) = enrol(&app, &ada).await;
+    app.sql("UPDATE sessions SET authenticated_at = 0").await;
+    let res = call(&app, &ada, "replace_recovery_codes").await;
+    assert_eq!(res.json::<Value>().await.unwrap(), json!("ReauthRequired"));
+    app.rpc_ok(&ada, "confirm_access", json!({"password": PASSWORD, "code": ""})).await;
+    let new: Vec<String> =
+        serde_json::from_value(call_ok(&app, &ada, "replace_recovery_codes").await).unwrap();
+    assert_eq!(new.len(), 10);
+    assert!(new.iter().all(|c| !old.contains(c)));
+    let events = app
+        .scalar("SELECT count(*) FROM audit_events WHERE action = 'recovery_codes_replaced'")
+        .await;
+    assert_eq!(events, 1);
+    // An old code no longer signs in; a new one does.
+    let bob = password_step(&app, "ada@acme.test").await;
+    let res = bob
+        .post(app.url("/rpc/verify_recovery_code"))
+        .form(&[("recovery_code", old[0].as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = bob
+        .post(app.url("/rpc/verify_recovery_code"))
+        .form(&[("recovery_code", new[0].as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(signed_in_as(&app, &bob).await.as_deref(), Some("ada@acme.test"));
+}

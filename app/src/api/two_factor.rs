@@ -47,6 +47,17 @@ pub async fn enable_authenticator_app(code: String) -> Result<Vec<String>, AppEr
     .await
 }
 
+/// "Get new recovery codes": the answer holds them, once.
+#[server(prefix = "/rpc", endpoint = "replace_recovery_codes")]
+pub async fn replace_recovery_codes() -> Result<Vec<String>, AppError> {
+    use crate::server::{as_principal, client_addr, no_store, two_factor};
+    no_store();
+    as_principal(|state, principal| async move {
+        two_factor::replace_recovery_codes(&state, &principal, client_addr()).await
+    })
+    .await
+}
+
 /// "Turn off two-factor authentication", with the password.
 #[server(prefix = "/rpc", endpoint = "turn_off_two_factor", input = Json)]
 pub async fn turn_off_two_factor(password: String) -> Result<(), AppError> {

@@ -11,8 +11,8 @@ use crate::{
         begin_passkey_registration, begin_passkey_second_factor, begin_passkey_sign_in,
         finish_passkey_registration, finish_passkey_second_factor, finish_passkey_sign_in,
         own_two_factor, second_factor_methods, two_factor_policy, BeginAuthenticatorApp,
-        EnableAuthenticatorApp, RemovePasskey, RenamePasskey, SetTwoFactorPolicy, TurnOffTwoFactor,
-        VerifyCode, VerifyRecoveryCode,
+        EnableAuthenticatorApp, RemovePasskey, RenamePasskey, ReplaceRecoveryCodes,
+        SetTwoFactorPolicy, TurnOffTwoFactor, VerifyCode, VerifyRecoveryCode,
     },
     components::{
         access::AccessCheck,
@@ -32,6 +32,7 @@ use crate::{
 #[derive(Clone, Debug, PartialEq)]
 enum Open {
     SetUpApp,
+    NewCodes,
     TurnOff,
     Rename(PasskeyRow),
     Remove(PasskeyRow),
@@ -67,6 +68,7 @@ pub fn TwoFactorSection() -> impl IntoView {
     let turn_off = ServerAction::<TurnOffTwoFactor>::new();
     let rename = ServerAction::<RenamePasskey>::new();
     let remove = ServerAction::<RemovePasskey>::new();
+    let new_codes = ServerAction::<ReplaceRecoveryCodes>::new();
     // The browser's prompt sits between two server calls, so this is a local action (its
     // future holds browser objects); the list follows its version like the others'.
     let add_passkey = Action::new_local(move |_: &()| async move {
@@ -88,12 +90,22 @@ pub fn TwoFactorSection() -> impl IntoView {
                 rename.version().get(),
                 remove.version().get(),
                 add_passkey.version().get(),
+                new_codes.version().get(),
             )
         },
         |_| own_two_factor(),
     );
     let close = Callback::new(move |_| open.set(None));
     let viewer = use_current_user();
+    // The shell's current user says whether a required factor is still missing: once one is
+    // set up (or removed), read it again, so the console opens without a reload.
+    Effect::new(move |before: Option<(usize, usize, usize)>| {
+        let now = (enable.version().get(), remove.version().get(), add_passkey.version().get());
+        if before.is_some_and(|b| b != now) {
+            viewer.refetch();
+        }
+        now
+    });
     let required_banner = move || {
         viewer.get().and_then(|v| v.ok()).filter(|v| v.must_set_up_two_factor()).map(|v| {
             view! {
@@ -127,6 +139,7 @@ pub fn TwoFactorSection() -> impl IntoView {
         {move || match open.get() {
             None => ().into_any(),
             Some(Open::SetUpApp) => view! { <SetUpAppDialog enable on_close=close /> }.into_any(),
+            Some(Open::NewCodes) => view! { <NewCodesDialog action=new_codes on_close=close /> }.into_any(),
             Some(Open::TurnOff) => view! { <TurnOffDialog action=turn_off on_close=close /> }.into_any(),
             Some(Open::Rename(passkey)) => view! { <RenameDialog action=rename passkey on_close=close /> }.into_any(),
             Some(Open::Remove(passkey)) => view! { <RemoveDialog action=remove passkey on_close=close /> }.into_any(),
@@ -150,6 +163,9 @@ fn FactorList(
                 "On. "
                 {format!("{} of 10 recovery codes left.", status.recovery_codes_left)}
             </p>
+            <button type="button" class="button secondary" on:click=move |_| open.set(Some(Open::NewCodes))>
+                "Get new recovery codes"
+            </button>
         }
         .into_any()
     } else {
@@ -261,7 +277,8 @@ fn SetUpAppDialog(
         <Modal title="Set up authenticator app" on_close=close>
             {move || {
                 if let Some(codes) = codes.get() {
-                    return view! { <RecoveryCodes codes on_done=close /> }.into_any();
+                    let message = "Your authenticator app is set up.";
+                    return view! { <RecoveryCodes codes message on_done=close /> }.into_any();
                 }
                 match begin.value().get() {
                     None => view! { <p class="loading">"Preparing…"</p> }.into_any(),
@@ -327,9 +344,58 @@ fn SetUpAppDialog(
     }
 }
 
+/// "Get new recovery codes": the old ones stop working; the new ones are shown once.
+#[component]
+fn NewCodesDialog(
+    action: ServerAction<ReplaceRecoveryCodes>,
+    on_close: Callback<()>,
+) -> impl IntoView {
+    let call = call_state(action, Callback::new(|_| ReplaceRecoveryCodes {}));
+    let codes = Memo::new(move |_| {
+        action.value().with(|v| v.as_ref().and_then(|r| r.as_ref().ok().cloned()))
+    });
+    let close = Callback::new(move |_| {
+        call.forget.run(());
+        on_close.run(());
+    });
+    view! {
+        <Modal title="New recovery codes" described_by=Some("new-codes-text") on_close=close>
+            {move || match codes.get() {
+                Some(codes) => {
+                    let message = "Here are your new recovery codes. The old ones no longer work.";
+                    view! { <RecoveryCodes codes message on_done=close /> }.into_any()
+                }
+                None => {
+                    view! {
+                        <p id="new-codes-text">
+                            "Ten new codes replace your current ones, which stop working at once, used or not."
+                        </p>
+                        {move || call.other_error.get().map(|error| view! { <ErrorBanner error /> })}
+                        <DialogButtons
+                            alert=false
+                            on_cancel=close
+                            running=call.running
+                            confirm="Get new recovery codes"
+                            pending="Making codes…"
+                            on_confirm=call.send
+                        />
+                        <AccessCheck call />
+                    }
+                        .into_any()
+                }
+            }}
+        </Modal>
+    }
+}
+
 /// Ten single-use codes, shown once: Copy, Download, Done.
 #[component]
-fn RecoveryCodes(codes: Vec<String>, on_done: Callback<()>) -> impl IntoView {
+fn RecoveryCodes(
+    codes: Vec<String>,
+    /// What just happened, above the codes.
+    message: &'static str,
+    on_done: Callback<()>,
+) -> impl IntoView {
     let text = codes.join("\n");
     let copied = RwSignal::new(false);
     let unavailable = RwSignal::new(false);
@@ -345,7 +411,7 @@ fn RecoveryCodes(codes: Vec<String>, on_done: Callback<()>) -> impl IntoView {
         }
     });
     view! {
-        <p class="success" role="status">"Your authenticator app is set up."</p>
+        <p class="success" role="status">{message}</p>
         <h3 id="recovery-codes-heading">"Recovery codes"</h3>
         <p>"If you lose your phone, each of these codes signs you in once instead of a code from the app. Keep them somewhere safe, such as a password manager."</p>
         <ul class="recovery-codes mono" aria-labelledby="recovery-codes-heading">

@@ -233,6 +233,31 @@ pub async fn enable_authenticator_app(
     Ok(codes)
 }
 
+/// "Get new recovery codes": ten new ones, returned once; the old ones stop working.
+/// Sensitive (whoever holds them passes the second factor): a recent authentication first.
+pub async fn replace_recovery_codes(
+    state: &AppState,
+    principal: &Principal,
+    from: Option<IpAddr>,
+) -> Result<Vec<String>, ServiceError> {
+    let viewer = session_viewer(principal, Action::ManageOwnTwoFactor)?;
+    principal.require_recent_authentication(state)?;
+    let (codes, hashes) = new_recovery_codes()?;
+    match state
+        .store
+        .new_recovery_codes(viewer.organization_id, &principal.actor(from), &hashes, now())
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => {
+            return Err(ServiceError::Refused("Set up an authenticator app first.".into()))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(user_id = %viewer.user_id, "recovery codes replaced");
+    Ok(codes)
+}
+
 /// "Turn off two-factor authentication", after the password: removes the app, the
 /// recovery codes and the passkeys.
 pub async fn turn_off(

@@ -84,7 +84,51 @@ macro_rules! policy_on {
     };
 }
 
+/// Replaces `$user`'s recovery codes by the codes of `$hashes`, inside a transaction.
+macro_rules! replace_recovery_codes {
+    ($conn:expr, $user:expr, $hashes:expr) => {{
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind($user)
+            .execute(&mut *$conn)
+            .await?;
+        for hash in $hashes {
+            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                .bind($user)
+                .bind(hash)
+                .execute(&mut *$conn)
+                .await?;
+        }
+    }};
+}
+
 impl Store {
+    /// New recovery codes (by their hashes) for the acting user, whose authenticator app is
+    /// on; the old ones stop working. Recorded as "Recovery codes replaced".
+    pub async fn new_recovery_codes(
+        &self,
+        organization: OrgId,
+        by: &Actor,
+        recovery_hashes: &[Vec<u8>],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let user = by.acting_user()?;
+        transaction!(self, tx => {
+            let on: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = $1 AND enabled_at IS NOT NULL)",
+            )
+            .bind(user)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !on {
+                return Err(StoreError::NotFound);
+            }
+            replace_recovery_codes!(&mut *tx, user, recovery_hashes);
+            let event = Event::new(AuditAction::RecoveryCodesReplaced).on(TargetKind::User, user.0, &by.name);
+            record_event!(&mut *tx, organization, by, event, now)?;
+        });
+        Ok(())
+    }
+
     /// Starts setting up an authenticator app with a new sealed secret, replacing one that
     /// was never confirmed. False when the user already has one enabled.
     pub async fn begin_totp(
@@ -144,17 +188,7 @@ impl Store {
             if enabled != 1 {
                 return Err(StoreError::NotFound);
             }
-            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
-            for hash in recovery_hashes {
-                sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
-                    .bind(user)
-                    .bind(hash)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            replace_recovery_codes!(&mut *tx, user, recovery_hashes);
             let event = Event::new(AuditAction::TwoFactorEnabled)
                 .on(TargetKind::User, user.0, &by.name)
                 .detail("authenticator app");
