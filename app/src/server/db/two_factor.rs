@@ -84,6 +84,25 @@ macro_rules! policy_on {
     };
 }
 
+/// Removes every second factor of `$user` (authenticator app, recovery codes, passkeys)
+/// inside a transaction; how many rows went.
+macro_rules! remove_second_factors {
+    ($conn:expr, $user:expr) => {{
+        let mut removed = 0;
+        for statement in [
+            "DELETE FROM totp_factors WHERE user_id = $1",
+            "DELETE FROM recovery_codes WHERE user_id = $1",
+            "DELETE FROM passkeys WHERE user_id = $1",
+        ] {
+            removed +=
+                sqlx::query(statement).bind($user).execute(&mut *$conn).await?.rows_affected();
+        }
+        removed
+    }};
+}
+
+pub(super) use remove_second_factors;
+
 /// Replaces `$user`'s recovery codes by the codes of `$hashes`, inside a transaction.
 macro_rules! replace_recovery_codes {
     ($conn:expr, $user:expr, $hashes:expr) => {{
@@ -263,14 +282,7 @@ impl Store {
             if policy_on!(&mut *tx, organization).await? {
                 return Err(StoreError::Refused(POLICY_KEEPS_FACTOR));
             }
-            let mut removed = 0;
-            for statement in [
-                "DELETE FROM totp_factors WHERE user_id = $1",
-                "DELETE FROM recovery_codes WHERE user_id = $1",
-                "DELETE FROM passkeys WHERE user_id = $1",
-            ] {
-                removed += sqlx::query(statement).bind(user).execute(&mut *tx).await?.rows_affected();
-            }
+            let removed = remove_second_factors!(&mut *tx, user);
             if removed > 0 {
                 let event = Event::new(AuditAction::TwoFactorDisabled).on(TargetKind::User, user.0, &by.name);
                 record_event!(&mut *tx, organization, by, event, now)?;

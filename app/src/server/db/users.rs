@@ -4,8 +4,9 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{
     audit::{record_event, Actor, Event},
-    clamp_offset, contains_pattern, push_page, read_db, transaction, unique_violation, write_db,
-    Store, StoreError, Unique,
+    clamp_offset, contains_pattern, push_page, read_db, transaction,
+    two_factor::remove_second_factors,
+    unique_violation, write_db, Store, StoreError, Unique,
 };
 use crate::model::{
     AuditAction, Choice, LinkedToken, OrgId, Page, Role, TargetKind, TokenId, UserId, UserKind,
@@ -450,14 +451,7 @@ impl Store {
             if user == actor {
                 return Err(StoreError::Refused(SELF_TWO_FACTOR));
             }
-            let mut removed = 0;
-            for statement in [
-                "DELETE FROM totp_factors WHERE user_id = $1",
-                "DELETE FROM recovery_codes WHERE user_id = $1",
-                "DELETE FROM passkeys WHERE user_id = $1",
-            ] {
-                removed += sqlx::query(statement).bind(user).execute(&mut *tx).await?.rows_affected();
-            }
+            let removed = remove_second_factors!(&mut *tx, user);
             if removed == 0 {
                 return Err(StoreError::Refused(NO_SECOND_FACTOR));
             }
