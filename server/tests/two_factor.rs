@@ -10,6 +10,21 @@ use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};
 use totp_rs::{Builder, Secret};
 
+/// The second step of signing in, posted as the page's form posts it.
+#[derive(Clone, Copy)]
+enum Proof {
+    Code,
+    RecoveryCode,
+}
+
+async fn second_step(app: &TestApp, who: &Client, proof: Proof, value: &str) -> reqwest::Response {
+    let (endpoint, field) = match proof {
+        Proof::Code => ("/rpc/verify_code", "code"),
+        Proof::RecoveryCode => ("/rpc/verify_recovery_code", "recovery_code"),
+    };
+    who.post(app.url(endpoint)).form(&[(field, value)]).send().await.unwrap()
+}
+
 /// Calls a server function without arguments (form-encoded, as the console does).
 async fn call(app: &TestApp, who: &Client, name: &str) -> reqwest::Response {
     who.post(app.url(&format!("/rpc/{name}")))
@@ -128,45 +143,25 @@ async fn no_session_exists_before_the_second_factor_and_each_code_works_once() {
     );
     // A wrong code, and the code that turned the app on (its step was used), are refused.
     for code in ["123456".to_string(), code_at(&key, now())] {
-        let res = bob
-            .post(app.url("/rpc/verify_code"))
-            .form(&[("code", code.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let res = second_step(&app, &bob, Proof::Code, &code).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{code}");
         assert_eq!(signed_in_as(&app, &bob).await, None);
     }
     // The next step's code (within the one-step window) signs in, once.
     let next = code_at(&key, now() + 30);
-    let res = bob
-        .post(app.url("/rpc/verify_code"))
-        .form(&[("code", next.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = second_step(&app, &bob, Proof::Code, &next).await;
     assert_eq!(
         (res.status(), res.headers()[header::LOCATION].to_str().unwrap()),
         (StatusCode::OK, "/settings")
     );
     assert_eq!(signed_in_as(&app, &bob).await.as_deref(), Some("ada@acme.test"));
     let carol = password_step(&app, "ada@acme.test").await;
-    let res = carol
-        .post(app.url("/rpc/verify_code"))
-        .form(&[("code", next.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = second_step(&app, &carol, Proof::Code, &next).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST, "replayed on another sign-in");
 
     // A recovery code works once, however it is typed.
     let typed = recovery[0].to_uppercase().replace('-', " ");
-    let res = carol
-        .post(app.url("/rpc/verify_recovery_code"))
-        .form(&[("recovery_code", typed.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = second_step(&app, &carol, Proof::RecoveryCode, &typed).await;
     assert_eq!(
         (res.status(), res.headers()[header::LOCATION].to_str().unwrap()),
         (StatusCode::OK, "/settings")
@@ -174,12 +169,7 @@ async fn no_session_exists_before_the_second_factor_and_each_code_works_once() {
     assert_eq!(signed_in_as(&app, &carol).await.as_deref(), Some("ada@acme.test"));
     let dave = password_step(&app, "ada@acme.test").await;
     let again = recovery[0].as_str();
-    let res = dave
-        .post(app.url("/rpc/verify_recovery_code"))
-        .form(&[("recovery_code", again)])
-        .send()
-        .await
-        .unwrap();
+    let res = second_step(&app, &dave, Proof::RecoveryCode, again).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["Validation"]["field"], "recovery_code");
@@ -188,23 +178,13 @@ async fn no_session_exists_before_the_second_factor_and_each_code_works_once() {
     // (and stays unused).
     app.sql("UPDATE pending_auth SET expires_at = 0").await;
     let second = recovery[1].as_str();
-    let res = dave
-        .post(app.url("/rpc/verify_recovery_code"))
-        .form(&[("recovery_code", second)])
-        .send()
-        .await
-        .unwrap();
+    let res = second_step(&app, &dave, Proof::RecoveryCode, second).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(signed_in_as(&app, &dave).await, None);
     let left = call_ok(&app, &ada, "own_two_factor").await;
     assert_eq!(left["recovery_codes_left"].as_u64(), Some(9));
     // Without the cookie there is nothing to finish.
-    let res = client()
-        .post(app.url("/rpc/verify_code"))
-        .form(&[("code", "123456")])
-        .send()
-        .await
-        .unwrap();
+    let res = second_step(&app, &client(), Proof::Code, "123456").await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
     // The audit log has each step; a refused second factor is a failed sign-in (written
@@ -488,19 +468,9 @@ async fn new_recovery_codes_replace_the_old_ones_after_a_recent_authentication()
     assert_eq!(events, 1);
     // An old code no longer signs in; a new one does.
     let bob = password_step(&app, "ada@acme.test").await;
-    let res = bob
-        .post(app.url("/rpc/verify_recovery_code"))
-        .form(&[("recovery_code", old[0].as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = second_step(&app, &bob, Proof::RecoveryCode, &old[0]).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let res = bob
-        .post(app.url("/rpc/verify_recovery_code"))
-        .form(&[("recovery_code", new[0].as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = second_step(&app, &bob, Proof::RecoveryCode, &new[0]).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(signed_in_as(&app, &bob).await.as_deref(), Some("ada@acme.test"));
 }
