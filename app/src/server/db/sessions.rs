@@ -1,7 +1,7 @@
 //! Console sessions. The cookie holds a random id; the table holds its SHA-256.
 
 use super::{
-    audit::{record_event, Actor, Event},
+    audit::{carrying_event, record_event, Actor, Event},
     read_db, transaction, write_db, Store, StoreError,
 };
 use crate::model::{AuditAction, Choice, OrgId, Role, TargetKind, UserId, Viewer};
@@ -43,27 +43,29 @@ impl Store {
         absolute_secs: i64,
         signed_in: Option<(OrgId, &Actor)>,
     ) -> Result<(), StoreError> {
+        const START: &str = "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, \
+             expires_at, authenticated_at) VALUES ($1, $2, $3, $3, $4, $3)";
         transaction!(self, tx => {
-            if let Some((organization, by)) = signed_in {
-                let event = Event::new(AuditAction::SignedIn).on(TargetKind::User, user.0, &by.name);
-                record_event!(&mut *tx, organization, by, event, now)?;
-            }
             // Housekeeping that keeps the table small: drop this user's expired sessions.
             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2")
                 .bind(user)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, \
-                 authenticated_at) VALUES ($1, $2, $3, $3, $4, $3)",
-            )
-            .bind(id_hash)
-            .bind(user)
-            .bind(now)
-            .bind(now + absolute_secs)
-            .execute(&mut *tx)
-            .await?;
+            macro_rules! start {
+                ($sql:expr) => {
+                    sqlx::query($sql).bind(id_hash).bind(user).bind(now).bind(now + absolute_secs)
+                };
+            }
+            match signed_in {
+                Some((organization, by)) => {
+                    let event = Event::new(AuditAction::SignedIn).on(TargetKind::User, user.0, &by.name);
+                    carrying_event!(
+                        &mut *tx, [organization, by, event, now], START, 4, |sql| start!(sql), execute
+                    )?
+                }
+                None => start!(START).execute(&mut *tx).await?,
+            };
         });
         Ok(())
     }

@@ -4,7 +4,7 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{
-    audit::{record_event, Actor, Event},
+    audit::{carrying_event, record_event, Actor, Event},
     clamp_offset, contains_pattern, push_page, read_db, transaction, unique_violation, Store,
     StoreError,
 };
@@ -101,7 +101,9 @@ impl From<TokenRecord> for TokenRow {
     }
 }
 
-/// One token of the organization, on any connection or pool of either backend.
+/// One token of the organization, on any connection or pool of either backend; with
+/// `recording [ORG, ACTOR, EVENT, NOW]`, on a transaction, the read-back after a change that
+/// also appends the change's event (`carrying_event!`).
 macro_rules! token_row {
     ($conn:expr, $org:expr, $id:expr) => {
         async {
@@ -113,6 +115,19 @@ macro_rules! token_row {
             .bind($org)
             .fetch_optional($conn)
             .await
+            .map(|r| r.map(TokenRow::from))
+        }
+    };
+    ($conn:expr, $org:expr, $id:expr, recording $event:tt) => {
+        async {
+            carrying_event!(
+                $conn,
+                $event,
+                concat!(row_select!(), " WHERE t.id = $1 AND t.organization_id = $2"),
+                2,
+                |sql| sqlx::query_as::<_, TokenRecord>(sql).bind($id).bind($org),
+                fetch_optional
+            )
             .map(|r| r.map(TokenRow::from))
         }
     };
@@ -204,8 +219,9 @@ impl Store {
             let event = Event::new(AuditAction::TokenGenerated)
                 .on(TargetKind::Token, id.0, name.as_str())
                 .detail(kind.label());
-            record_event!(&mut *tx, organization, by, event, now)?;
-            token_row!(&mut *tx, organization, id).await?.ok_or(StoreError::NotFound)?
+            token_row!(&mut *tx, organization, id, recording [organization, by, event, now])
+                .await?
+                .ok_or(StoreError::NotFound)?
         }))
     }
 
@@ -254,8 +270,9 @@ impl Store {
             let event = Event::new(AuditAction::TokenRegenerated)
                 .on(TargetKind::Token, new.0, &old.name)
                 .detail(format!("replaces token {id}"));
-            record_event!(&mut *tx, organization, by, event, now)?;
-            let row = token_row!(&mut *tx, organization, new).await?.ok_or(StoreError::NotFound)?;
+            let row = token_row!(&mut *tx, organization, new, recording [organization, by, event, now])
+                .await?
+                .ok_or(StoreError::NotFound)?;
             (row, secret)
         }))
     }
@@ -355,23 +372,25 @@ impl Store {
     ) -> Result<RevokeOutcome, StoreError> {
         let revoked_by = by.acting_user()?;
         Ok(transaction!(self, lock = organization, actor = revoked_by, tx => {
-            let changed = sqlx::query(
+            // The name of the token revoked now; none when it was revoked already or is not here.
+            let revoked: Option<String> = sqlx::query_scalar(
                 "UPDATE tokens SET revoked_at = $1, revoked_by = $2, revoked_reason = 'revoked' \
-                 WHERE id = $3 AND organization_id = $4 AND revoked_at IS NULL",
+                 WHERE id = $3 AND organization_id = $4 AND revoked_at IS NULL RETURNING name",
             )
             .bind(now)
             .bind(revoked_by)
             .bind(id)
             .bind(organization)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            let token = token_row!(&mut *tx, organization, id).await?.ok_or(StoreError::NotFound)?;
-            if changed == 1 {
-                let event = Event::new(AuditAction::TokenRevoked).on(TargetKind::Token, id.0, &token.name);
-                record_event!(&mut *tx, organization, by, event, now)?;
-            }
-            RevokeOutcome { token, revoked_now: changed == 1 }
+            .fetch_optional(&mut *tx)
+            .await?;
+            let token = match &revoked {
+                Some(name) => {
+                    let event = Event::new(AuditAction::TokenRevoked).on(TargetKind::Token, id.0, name);
+                    token_row!(&mut *tx, organization, id, recording [organization, by, event, now]).await?
+                }
+                None => token_row!(&mut *tx, organization, id).await?,
+            };
+            RevokeOutcome { token: token.ok_or(StoreError::NotFound)?, revoked_now: revoked.is_some() }
         }))
     }
 

@@ -3,7 +3,7 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{
-    audit::{record_event, Actor, Event},
+    audit::{carrying_event, record_event, Actor, Event},
     clamp_offset, contains_pattern, push_page, read_db, transaction,
     two_factor::remove_second_factors,
     unique_violation, write_db, Store, StoreError, Unique,
@@ -84,7 +84,9 @@ impl From<UserRecord> for UserRow {
     }
 }
 
-/// One user of the organization, on any connection or pool of either backend.
+/// One user of the organization, on any connection or pool of either backend; with
+/// `recording [ORG, ACTOR, EVENT, NOW]`, on a transaction, the read-back after a change that
+/// also appends the change's event (`carrying_event!`).
 macro_rules! user_row {
     ($conn:expr, $org:expr, $id:expr) => {
         async {
@@ -99,12 +101,39 @@ macro_rules! user_row {
             .map(|r| r.map(UserRow::from))
         }
     };
+    ($conn:expr, $org:expr, $id:expr, recording $event:tt) => {
+        async {
+            carrying_event!(
+                $conn,
+                $event,
+                concat!(user_select!(), " WHERE u.id = $1 AND u.organization_id = $2"),
+                2,
+                |sql| sqlx::query_as::<_, UserRecord>(sql).bind($id).bind($org),
+                fetch_optional
+            )
+            .map(|r| r.map(UserRow::from))
+        }
+    };
 }
 
-/// Ends every session of `user` (disabled, or their password changed).
+/// Ends every session of `user` (disabled, or their password changed); with
+/// `recording [ORG, ACTOR, EVENT, NOW]`, after the change that ends them, also appends the
+/// change's event (`carrying_event!`).
 macro_rules! end_sessions {
     ($conn:expr, $user:expr) => {
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind($user).execute($conn)
+    };
+    ($conn:expr, $user:expr, recording $event:tt) => {
+        async {
+            carrying_event!(
+                $conn,
+                $event,
+                "DELETE FROM sessions WHERE user_id = $1",
+                1,
+                |sql| sqlx::query(sql).bind($user),
+                execute
+            )
+        }
     };
 }
 
@@ -353,8 +382,9 @@ impl Store {
             let event = Event::new(AuditAction::UserAdded)
                 .on(TargetKind::User, id.0, person.name)
                 .detail(role.label());
-            record_event!(&mut *tx, organization, by, event, now)?;
-            user_row!(&mut *tx, organization, id).await?.ok_or(StoreError::NotFound)?
+            user_row!(&mut *tx, organization, id, recording [organization, by, event, now])
+                .await?
+                .ok_or(StoreError::NotFound)?
         }))
     }
 
@@ -391,8 +421,9 @@ impl Store {
             let event = Event::new(AuditAction::RoleChanged)
                 .on(TargetKind::User, user.0, &found.name)
                 .detail(format!("{old} → {}", role.label()));
-            record_event!(&mut *tx, organization, by, event, now)?;
-            user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?
+            user_row!(&mut *tx, organization, user, recording [organization, by, event, now])
+                .await?
+                .ok_or(StoreError::NotFound)?
         }))
     }
 
@@ -430,8 +461,9 @@ impl Store {
                 UserStatus::Active => AuditAction::UserEnabled,
             };
             let event = Event::new(action).on(TargetKind::User, user.0, &found.name);
-            record_event!(&mut *tx, organization, by, event, now)?;
-            user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?
+            user_row!(&mut *tx, organization, user, recording [organization, by, event, now])
+                .await?
+                .ok_or(StoreError::NotFound)?
         }))
     }
 
@@ -459,8 +491,9 @@ impl Store {
             let event = Event::new(AuditAction::TwoFactorDisabled)
                 .on(TargetKind::User, user.0, &found.name)
                 .detail("reset by an admin");
-            record_event!(&mut *tx, organization, by, event, now)?;
-            user_row!(&mut *tx, organization, user).await?.ok_or(StoreError::NotFound)?
+            user_row!(&mut *tx, organization, user, recording [organization, by, event, now])
+                .await?
+                .ok_or(StoreError::NotFound)?
         }))
     }
 
@@ -500,9 +533,8 @@ impl Store {
             if changed != 1 {
                 return Err(StoreError::NotFound);
             }
-            end_sessions!(&mut *tx, user).await?;
             let event = Event::new(AuditAction::PasswordChanged).on(TargetKind::User, user.0, &by.name);
-            record_event!(&mut *tx, organization, by, event, now)?;
+            end_sessions!(&mut *tx, user, recording [organization, by, event, now]).await?;
         });
         Ok(())
     }
@@ -537,11 +569,10 @@ impl Store {
             .bind(organization)
             .execute(&mut *tx)
             .await?;
-            end_sessions!(&mut *tx, user).await?;
             let event = Event::new(AuditAction::PasswordChanged)
                 .on(TargetKind::User, user.0, &found.name)
                 .detail("reset to a new initial password");
-            record_event!(&mut *tx, organization, by, event, now)?;
+            end_sessions!(&mut *tx, user, recording [organization, by, event, now]).await?;
             found
         }))
     }
