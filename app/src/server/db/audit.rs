@@ -210,14 +210,59 @@ macro_rules! carrying_event {
     }};
 }
 
-pub(crate) use {bind_event, carrying_event, event_columns, record_event};
+/// Runs `$sql`, a change of at most one row with `$own` parameters of its own bound by
+/// `|sql| …`, on `$conn`, and appends the event `[$org, $actor, $event, $now]` in the same
+/// call only when it changed a row; evaluates to whether it did. For a change whose success
+/// is known only from its row count, so that no later statement could carry the event.
+///
+/// PostgreSQL: `WITH changed AS (<change> RETURNING 1), audit_event AS (INSERT … SELECT …
+/// FROM changed) SELECT count(*) FROM changed`. SQLite: `<change>; INSERT … SELECT … WHERE
+/// changes() > 0; SELECT changes()` in one query text (`changes()` is the row count of the
+/// connection's last insert, update or delete).
+macro_rules! changing_with_event {
+    ($conn:expr, [$org:expr, $actor:expr, $event:expr, $now:expr], $sql:expr, $own:literal,
+     |$text:ident| $query:expr) => {{
+        let conn = $conn;
+        let event: $crate::server::db::audit::Event<'_> = $event;
+        let carried = $crate::server::db::audit::change_with_event(&*conn, $sql, $own);
+        let $text: &str = &carried;
+        $crate::server::db::audit::bind_event!($query, $org, $actor, &event, $now)
+            .fetch_one(conn)
+            .await
+            .map(|changed: i64| changed > 0)
+    }};
+}
+
+pub(crate) use {bind_event, carrying_event, changing_with_event, event_columns, record_event};
+
+/// `$own + 1` to `$own + 13`: the event's parameters after a statement's own.
+fn event_parameters(own: usize) -> String {
+    let values: Vec<String> = (own + 1..=own + 13).map(|n| format!("${n}")).collect();
+    values.join(", ")
+}
+
+/// `sql`, a change of at most one row with `own` parameters, with the insert of one event
+/// when it changes a row, answering how many it changed (`changing_with_event!`).
+pub(crate) fn change_with_event<C: sqlx::Connection>(_: &C, sql: &str, own: usize) -> String {
+    let (columns, values) = (event_columns!(), event_parameters(own));
+    if <C::Database as Database>::NAME == "PostgreSQL" {
+        format!(
+            "WITH changed AS ({sql} RETURNING 1), \
+             audit_event AS (INSERT INTO {columns} SELECT {values} FROM changed) \
+             SELECT count(*) FROM changed"
+        )
+    } else {
+        format!(
+            "{sql}; INSERT INTO {columns} SELECT {values} WHERE changes() > 0; SELECT changes()"
+        )
+    }
+}
 
 /// `sql` (a statement with `own` parameters) together with the insert of one event whose
 /// values are the parameters `own + 1` to `own + 13`, bound after the statement's own by
 /// `bind_event!`, in the form `conn`'s backend runs in one call (`carrying_event!`).
 pub(crate) fn with_event<C: sqlx::Connection>(_: &C, sql: &str, own: usize) -> String {
-    let values: Vec<String> = (own + 1..=own + 13).map(|n| format!("${n}")).collect();
-    let insert = format!("INSERT INTO {} VALUES ({})", event_columns!(), values.join(", "));
+    let insert = format!("INSERT INTO {} VALUES ({})", event_columns!(), event_parameters(own));
     if <C::Database as Database>::NAME == "PostgreSQL" {
         format!("WITH audit_event AS ({insert}) {sql}")
     } else {
@@ -616,11 +661,12 @@ mod tests {
         TokenName::parse(n).unwrap()
     }
 
-    /// An event carried by the statement after its change (`carrying_event!`, no statement of
-    /// its own) is the same row as one written by `record_event!`, every value in its column;
-    /// when the statement that carries it fails, the event is not written.
+    /// An event carried by the statement after its change (`carrying_event!`) or by the
+    /// change itself (`changing_with_event!`), with no statement of its own, is the same row
+    /// as one written by `record_event!`, every value in its column; a change of no row writes
+    /// none, and when the statement that carries it fails, the event is not written.
     #[tokio::test]
-    async fn a_carried_event_is_the_row_record_event_writes_and_fails_with_its_statement() {
+    async fn a_carried_event_is_the_row_record_event_writes_and_goes_with_its_statement() {
         let (store, _db, ada, org) = acme().await;
         let from: Option<IpAddr> = Some("2001:db8::7".parse().unwrap());
         let actor = Actor::token(TokenId(9), "ci", ada, "Ada", from);
@@ -640,6 +686,17 @@ mod tests {
                     fetch_one
                 )?;
                 assert_eq!(read, "Acme", "the carrying statement's own answer");
+                // A change of one row writes its event; a change of none, none.
+                for (id, changes) in [(org.0, true), (-1, false)] {
+                    let changed = changing_with_event!(
+                        &mut *tx,
+                        [org, &actor, event(), 77i64],
+                        "UPDATE organizations SET name = name WHERE id = $1",
+                        1,
+                        |sql| sqlx::query_scalar(sql).bind(id)
+                    )?;
+                    assert_eq!(changed, changes, "organization {id}");
+                }
             });
             Ok::<(), StoreError>(())
         };
@@ -652,7 +709,7 @@ mod tests {
             async move { store.scalar_for_test(&sql, &[]).await }
         };
         let at_77 = "FROM audit_events WHERE created_at = 77";
-        assert_eq!(count(format!("SELECT count(*) {at_77}")).await, 2);
+        assert_eq!(count(format!("SELECT count(*) {at_77}")).await, 3);
         assert_eq!(
             count(format!("SELECT count(*) FROM (SELECT DISTINCT {columns} {at_77}) d")).await,
             1,
@@ -665,7 +722,7 @@ mod tests {
         let e = &found.rows[0];
         assert_eq!(
             (found.total, e.action, e.actor.as_str(), e.target.as_deref(), e.address.as_deref()),
-            (2, AuditAction::RoleChanged, "ci (token of Ada)", Some("Ärger"), Some("2001:db8::7"))
+            (3, AuditAction::RoleChanged, "ci (token of Ada)", Some("Ärger"), Some("2001:db8::7"))
         );
 
         let failed = async {

@@ -1,7 +1,7 @@
 //! Console sessions. The cookie holds a random id; the table holds its SHA-256.
 
 use super::{
-    audit::{carrying_event, record_event, Actor, Event},
+    audit::{carrying_event, changing_with_event, Actor, Event},
     read_db, transaction, write_db, Store, StoreError,
 };
 use crate::model::{AuditAction, Choice, OrgId, Role, TargetKind, UserId, Viewer};
@@ -138,16 +138,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let user = by.acting_user()?;
         transaction!(self, tx => {
-            let ended = sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2")
-                .bind(id_hash)
-                .bind(user)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if ended == 1 {
-                let event = Event::new(AuditAction::SignedOut).on(TargetKind::User, user.0, &by.name);
-                record_event!(&mut *tx, organization, by, event, now)?;
-            }
+            let event = Event::new(AuditAction::SignedOut).on(TargetKind::User, user.0, &by.name);
+            changing_with_event!(
+                &mut *tx,
+                [organization, by, event, now],
+                "DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2",
+                2,
+                |sql| sqlx::query_scalar(sql).bind(id_hash).bind(user)
+            )?;
         });
         Ok(())
     }

@@ -4,7 +4,7 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{
-    audit::{carrying_event, record_event, Actor, Event},
+    audit::{carrying_event, changing_with_event, Actor, Event},
     clamp_offset, contains_pattern, push_page, read_db, transaction, unique_violation, Store,
     StoreError,
 };
@@ -296,21 +296,16 @@ impl Store {
             .await?);
             let Some(token) = found else { continue };
             let changed = transaction!(self, lock = token.organization_id, tx => {
-                let changed = sqlx::query(
+                let event = Event::new(AuditAction::TokenReportedExposed)
+                    .on(TargetKind::Token, token.id.0, &token.name);
+                changing_with_event!(
+                    &mut *tx,
+                    [token.organization_id, reporter, event, now],
                     "UPDATE tokens SET revoked_at = $1, revoked_reason = 'reported_exposed' \
                      WHERE id = $2 AND revoked_at IS NULL",
-                )
-                .bind(now)
-                .bind(token.id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if changed == 1 {
-                    let event = Event::new(AuditAction::TokenReportedExposed)
-                        .on(TargetKind::Token, token.id.0, &token.name);
-                    record_event!(&mut *tx, token.organization_id, reporter, event, now)?;
-                }
-                changed
+                    2,
+                    |sql| sqlx::query_scalar(sql).bind(now).bind(token.id)
+                )?
             });
             revoked += changed as u32;
         }
