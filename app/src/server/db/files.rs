@@ -1,7 +1,7 @@
 //! Files ingested through the API: their records (the bytes live on disk).
 
 use super::{
-    audit::{record_event, Actor, Event},
+    audit::{inserting_with_event, Actor, Event},
     read_db, transaction, Store, StoreError,
 };
 use crate::model::{AuditAction, FileId, OrgId, Page, TargetKind, TokenId, UserId};
@@ -40,29 +40,29 @@ impl Store {
         quota_bytes: u64,
     ) -> Result<Option<FileRecord>, StoreError> {
         let id: Option<FileId> = transaction!(self, lock = organization, tx => {
-            let id: Option<FileId> = sqlx::query_scalar(
+            // The new file's id becomes the event's target.
+            let event = Event::new(AuditAction::FileUploaded)
+                .on(TargetKind::File, 0, file.name)
+                .detail(format!("{} bytes", file.size));
+            let id = inserting_with_event!(
+                &mut *tx,
+                [organization, by, event, now],
                 "INSERT INTO files (organization_id, name, size, sha256, token_id, principal_id, created_at) \
                  SELECT $1, $2, $3, $4, $5, $6, $7 \
                  WHERE (SELECT coalesce(sum(size), 0) FROM files WHERE organization_id = $1) + $3 <= $8 \
                  RETURNING id",
-            )
-            .bind(organization)
-            .bind(file.name)
-            .bind(file.size)
-            .bind(file.sha256)
-            .bind(file.token)
-            .bind(file.principal)
-            .bind(now)
-            .bind(i64::try_from(quota_bytes).unwrap_or(i64::MAX))
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(id) = id {
-                let event = Event::new(AuditAction::FileUploaded)
-                    .on(TargetKind::File, id.0, file.name)
-                    .detail(format!("{} bytes", file.size));
-                record_event!(&mut *tx, organization, by, event, now)?;
-            }
-            id
+                8,
+                |query| query
+                    .bind(organization)
+                    .bind(file.name)
+                    .bind(file.size)
+                    .bind(file.sha256)
+                    .bind(file.token)
+                    .bind(file.principal)
+                    .bind(now)
+                    .bind(i64::try_from(quota_bytes).unwrap_or(i64::MAX))
+            )?;
+            id.map(FileId)
         });
         Ok(id.map(|id| FileRecord {
             id,
