@@ -1303,13 +1303,7 @@ mod tests {
             Ok::<(), StoreError>(())
         };
         reads.await.unwrap();
-        let per_event = (with.as_secs_f64() - without.as_secs_f64()) * 1000.0 / EVENTS as f64;
-        println!(
-            "a change takes {per_change:.3} ms with its event; the event adds {per_event:.3} ms \
-             ({:.1} %) to the read-back that carries it ({:.3} ms without)",
-            per_event / (per_change - per_event) * 100.0,
-            without.as_secs_f64() * 1000.0 / EVENTS as f64
-        );
+        print_share("a change", per_change, "the read-back", with, without, EVENTS);
 
         // The same for a file upload, whose event rides in the file's insert
         // (`inserting_with_event!`): the store's upload, each its own transaction, against
@@ -1368,12 +1362,26 @@ mod tests {
             Ok::<(), StoreError>(())
         };
         inserts.await.unwrap();
-        let per_event = (with.as_secs_f64() - without.as_secs_f64()) * 1000.0 / EVENTS as f64;
+        print_share("an upload's record", per_upload, "the insert", with, without, EVENTS);
+    }
+
+    /// Prints what writing the event adds to `change` (taking `change_ms` each, its event
+    /// included): the statement that carries it took `with` in all, the same statement
+    /// without an event `without`, `n` times each.
+    fn print_share(
+        change: &str,
+        change_ms: f64,
+        carrier: &str,
+        with: std::time::Duration,
+        without: std::time::Duration,
+        n: u32,
+    ) {
+        let per_event = (with.as_secs_f64() - without.as_secs_f64()) * 1000.0 / n as f64;
         println!(
-            "an upload's record takes {per_upload:.3} ms with its event; the event adds \
-             {per_event:.3} ms ({:.1} %) to the insert that carries it ({:.3} ms without)",
-            per_event / (per_upload - per_event) * 100.0,
-            without.as_secs_f64() * 1000.0 / EVENTS as f64
+            "{change} takes {change_ms:.3} ms with its event; the event adds {per_event:.3} ms \
+             ({:.1} %) to {carrier} that carries it ({:.3} ms without)",
+            per_event / (change_ms - per_event) * 100.0,
+            without.as_secs_f64() * 1000.0 / n as f64
         );
     }
 }

@@ -6,7 +6,7 @@
 //! `last_step` forward in one conditional UPDATE, a recovery code is marked used the same way.
 
 use super::{
-    audit::{record_event, Actor, Event},
+    audit::{carrying_event, record_event, Actor, Event},
     read_db, transaction, unique_violation, write_db, Store, StoreError,
 };
 use crate::model::{AuditAction, OrgId, PasskeyRow, TargetKind, UserId};
@@ -327,20 +327,22 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let user = by.acting_user()?;
         Ok(transaction!(self, tx => {
-            let id: i64 = sqlx::query_scalar(
+            let event = Event::new(AuditAction::PasskeyAdded).on(TargetKind::User, user.0, &by.name).detail(name.to_string());
+            let id: i64 = carrying_event!(
+                &mut *tx,
+                [organization, by, event, now],
                 "INSERT INTO passkeys (user_id, name, credential_id, credential, created_at) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                5,
+                |sql| sqlx::query_scalar(sql)
+                    .bind(user)
+                    .bind(name)
+                    .bind(credential_id)
+                    .bind(credential)
+                    .bind(now),
+                fetch_one
             )
-            .bind(user)
-            .bind(name)
-            .bind(credential_id)
-            .bind(credential)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
             .map_err(unique_violation)?;
-            let event = Event::new(AuditAction::PasskeyAdded).on(TargetKind::User, user.0, &by.name).detail(name.to_string());
-            record_event!(&mut *tx, organization, by, event, now)?;
             id
         }))
     }
@@ -694,8 +696,10 @@ mod tests {
         assert!(!store.two_factor_required(org).await.unwrap());
         let id = store.add_passkey(org, &by(ada), "Laptop", b"cred-1", "{}", 2).await.unwrap();
         assert_eq!(last_event(&store, org).await.action, AuditAction::PasskeyAdded);
+        let before = events(&store).await;
         let twice = store.add_passkey(org, &by(ada), "Again", b"cred-1", "{}", 2).await;
         assert!(matches!(twice, Err(StoreError::Duplicate(Unique::Passkey))), "{twice:?}");
+        assert_eq!(events(&store).await, before, "a refused passkey leaves no event");
         assert!(store.set_two_factor_policy(org, &by(ada), true, 3).await.unwrap());
         let e = last_event(&store, org).await;
         assert_eq!(
