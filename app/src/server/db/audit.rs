@@ -1328,17 +1328,21 @@ mod tests {
             transaction!(store, tx => {
                 for i in 0..EVENTS {
                     let file = upload(i);
+                    // INSERT's seven values, on either query.
+                    macro_rules! file_values {
+                        ($query:expr) => {
+                            $query
+                                .bind(org)
+                                .bind(file.name)
+                                .bind(file.size)
+                                .bind(file.sha256)
+                                .bind(token.id)
+                                .bind(ada)
+                                .bind(now)
+                        };
+                    }
                     let started = Instant::now();
-                    sqlx::query_scalar::<_, i64>(INSERT)
-                        .bind(org)
-                        .bind(file.name)
-                        .bind(file.size)
-                        .bind(file.sha256)
-                        .bind(token.id)
-                        .bind(ada)
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                    file_values!(sqlx::query_scalar::<_, i64>(INSERT)).fetch_one(&mut *tx).await?;
                     without += started.elapsed();
                     let event = Event::new(AuditAction::FileUploaded).on(TargetKind::File, 0, file.name);
                     let started = Instant::now();
@@ -1347,14 +1351,7 @@ mod tests {
                         [org, &as_token, event, now],
                         INSERT,
                         7,
-                        |query| query
-                            .bind(org)
-                            .bind(file.name)
-                            .bind(file.size)
-                            .bind(file.sha256)
-                            .bind(token.id)
-                            .bind(ada)
-                            .bind(now)
+                        |query| file_values!(query)
                     )?;
                     with += started.elapsed();
                 }
