@@ -9,7 +9,6 @@ use super::{
     action::{field_error, other_error, send, CallState},
     dialog::{DialogButtons, Modal},
     field::TextField,
-    ErrorBanner,
 };
 use crate::api::two_factor::ConfirmAccess;
 
@@ -94,9 +93,9 @@ pub fn ConfirmAccessDialog(on_confirmed: Callback<()>, on_close: Callback<()>) -
                 <button type="button" class="link-button" on:click=switch>
                     {move || if with_code.get() { "Use your password instead" } else { "Use an authenticator app code instead" }}
                 </button>
-                {move || other_error(action).map(|error| view! { <ErrorBanner error /> })}
                 <DialogButtons
                     alert=false
+                    error=Signal::derive(move || other_error(action))
                     on_cancel=on_close
                     running=Signal::derive(move || running.get())
                     confirm="Confirm"

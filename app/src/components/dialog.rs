@@ -194,19 +194,30 @@ fn ConfirmView(
     view! {
         <Modal title alert described_by=Some(described_by) on_close>
             {children()}
-            {move || call.other_error.get().map(|error| view! { <ErrorBanner error /> })}
-            <DialogButtons alert on_cancel=on_close running confirm pending danger on_confirm=call.send />
+            <DialogButtons
+                alert
+                error=call.other_error
+                on_cancel=on_close
+                running
+                confirm
+                pending
+                danger
+                on_confirm=call.send
+            />
             <AccessCheck call />
         </Modal>
     }
 }
 
-/// A dialog's Cancel and its one action, whose text changes while it runs. Without
-/// `on_confirm` the action submits the dialog's form.
+/// A dialog's Cancel and its one action, whose text changes while it runs, under the call's
+/// error that belongs to no field. Without `on_confirm` the action submits the dialog's form.
 #[component]
 pub fn DialogButtons(
     /// In a confirmation Cancel takes the focus, so that Enter does not confirm by accident.
     alert: bool,
+    /// The call's error that is not shown under a field (`CallState::other_error`).
+    #[prop(into)]
+    error: Signal<Option<AppError>>,
     on_cancel: Callback<()>,
     running: Signal<bool>,
     #[prop(into)] confirm: String,
@@ -215,6 +226,7 @@ pub fn DialogButtons(
     #[prop(optional)] on_confirm: Option<Callback<()>>,
 ) -> impl IntoView {
     view! {
+        {move || error.get().map(|error| view! { <ErrorBanner error /> })}
         <div class="modal-actions">
             <button
                 type="button"

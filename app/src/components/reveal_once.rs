@@ -7,7 +7,6 @@ use super::{
     access::AccessCheck,
     action::{call_state, CallState},
     dialog::{DialogButtons, Modal},
-    ErrorBanner,
 };
 use crate::error::AppError;
 
@@ -213,8 +212,7 @@ fn RevealDialogView(
                     view! {
                         <form class="form" on:submit=submit_form novalidate>
                             {children()}
-                            {move || call.other_error.get().map(|error| view! { <ErrorBanner error /> })}
-                            <DialogButtons alert on_cancel=close running confirm=submit pending />
+                            <DialogButtons alert error=call.other_error on_cancel=close running confirm=submit pending />
                         </form>
                         <AccessCheck call />
                     }

@@ -326,9 +326,9 @@ fn SetUpAppDialog(
                                     autofocus=true
                                     maxlength=7
                                 />
-                                {move || other_error(enable).map(|error| view! { <ErrorBanner error /> })}
                                 <DialogButtons
                                     alert=false
+                                    error=Signal::derive(move || other_error(enable))
                                     on_cancel=close
                                     running=Signal::derive(move || running.get())
                                     confirm="Verify"
@@ -370,9 +370,9 @@ fn NewCodesDialog(
                         <p id="new-codes-text">
                             "Ten new codes replace your current ones, which stop working at once, used or not."
                         </p>
-                        {move || call.other_error.get().map(|error| view! { <ErrorBanner error /> })}
                         <DialogButtons
                             alert=false
+                            error=call.other_error
                             on_cancel=close
                             running=call.running
                             confirm="Get new recovery codes"
