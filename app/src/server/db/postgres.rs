@@ -3,11 +3,16 @@
 //! Nothing on the request path uses what Postgres-wire engines such as CockroachDB lack (no
 //! LISTEN/NOTIFY, no advisory locks: sqlx takes one only while migrating).
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{
+    str::FromStr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use sqlx::{
+    pool::PoolConnection,
     postgres::{PgConnectOptions, PgPoolOptions},
-    PgPool,
+    PgConnection, PgPool, Postgres,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -50,7 +55,12 @@ pub(super) async fn open(
             "SELECT to_regclass('_sqlx_migrations') IS NOT NULL"
         )?,
     }
-    let checks = TokenChecks::start(pool.clone(), max);
+    // As many check queries in flight as this server has cores, not one per connection:
+    // more split the waiting checks into smaller batches, and each query costs both sides
+    // about the same whatever its size (docs/benchmarks.md: 16 workers 40k checks/s, 2
+    // workers 52-54k, on two cores).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+    let checks = TokenChecks::start(pool.clone(), cores.min(max));
     Ok((pool, checks))
 }
 
@@ -69,6 +79,9 @@ pub(super) struct TokenChecks {
 
 /// Checks one query takes at most.
 const BATCH_MAX: usize = 64;
+/// How long a worker keeps its connection before handing it back to the pool, which retires
+/// connections past their lifetime.
+const HOLD_CONNECTION: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug)]
 struct PendingCheck {
@@ -84,16 +97,38 @@ struct CheckedRecord {
 }
 
 impl TokenChecks {
-    /// Starts `workers` workers, one query in flight each (the pool's size: as many as can
-    /// run at once).
+    /// Starts `workers` workers, one query in flight each; the rest of the pool is left to
+    /// every other query.
+    ///
+    /// A worker keeps one connection from the pool instead of taking one per query: sqlx
+    /// sends every connection that goes back to the pool a ping (a round trip) first, which
+    /// doubled the round trips of a check. A connection whose query failed goes back at once
+    /// (sqlx's ping then retires it if it is broken), and any after `HOLD_CONNECTION`. The
+    /// workers stop when the pool closes, handing their connections back, since closing waits
+    /// for every connection.
     pub(super) fn start(pool: PgPool, workers: u32) -> TokenChecks {
         let (queue, incoming) = mpsc::channel::<PendingCheck>(4096);
         let incoming = Arc::new(tokio::sync::Mutex::new(incoming));
         for _ in 0..workers.max(1) {
             let (pool, incoming) = (pool.clone(), Arc::clone(&incoming));
             tokio::spawn(async move {
-                while let Some(batch) = next_batch(&incoming).await {
-                    answer(&pool, batch).await;
+                let mut held: Option<(PoolConnection<Postgres>, Instant)> = None;
+                let mut closed = pool.close_event();
+                while let Ok(Some(batch)) = closed.do_until(next_batch(&incoming)).await {
+                    let kept = held.take().filter(|(_, since)| since.elapsed() < HOLD_CONNECTION);
+                    let (mut conn, since) = match kept {
+                        Some(kept) => kept,
+                        None => match pool.acquire().await {
+                            Ok(conn) => (conn, Instant::now()),
+                            Err(e) => {
+                                refuse_all(batch, &e);
+                                continue;
+                            }
+                        },
+                    };
+                    if answer(&mut conn, batch).await {
+                        held = Some((conn, since));
+                    }
                 }
             });
         }
@@ -124,11 +159,12 @@ async fn next_batch(
     Some(batch)
 }
 
-async fn answer(pool: &PgPool, batch: Vec<PendingCheck>) {
+/// Answers every check of the batch with one query; false if the query failed.
+async fn answer(conn: &mut PgConnection, batch: Vec<PendingCheck>) -> bool {
     let digests: Vec<&[u8]> = batch.iter().map(|p| p.digest.as_slice()).collect();
     const SQL: &str =
         concat!("SELECT t.digest AS digest, ", token_check_from!(), " WHERE t.digest = ANY($1)");
-    let found = sqlx::query_as::<_, CheckedRecord>(SQL).bind(&digests).fetch_all(pool).await;
+    let found = sqlx::query_as::<_, CheckedRecord>(SQL).bind(&digests).fetch_all(conn).await;
     match found {
         Ok(rows) => {
             // Several checks of one batch may carry the same token: each gets its row.
@@ -136,12 +172,19 @@ async fn answer(pool: &PgPool, batch: Vec<PendingCheck>) {
                 let row = rows.iter().find(|r| r.digest == pending.digest);
                 let _ = pending.reply.send(Ok(row.map(|r| r.auth.clone())));
             }
+            true
         }
         Err(e) => {
-            let cause = e.to_string();
-            for pending in batch {
-                let _ = pending.reply.send(Err(cause.clone()));
-            }
+            refuse_all(batch, &e);
+            false
         }
+    }
+}
+
+/// Fails every check of the batch: the lookup could not run.
+fn refuse_all(batch: Vec<PendingCheck>, cause: &sqlx::Error) {
+    let cause = cause.to_string();
+    for pending in batch {
+        let _ = pending.reply.send(Err(cause.clone()));
     }
 }

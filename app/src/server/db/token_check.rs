@@ -171,4 +171,17 @@ mod tests {
         }
         assert_eq!(store.token_lookups(), 400);
     }
+
+    /// Closing a pool waits for every connection it lent out: the connections the check
+    /// workers keep must come back, or a server never finishes shutting down.
+    #[tokio::test]
+    async fn a_store_that_checked_tokens_still_closes() {
+        let (store, _db) = fresh_store().await;
+        for _ in 0..3 {
+            assert!(store.token_by_digest(&[7u8; 32]).await.unwrap().is_none());
+        }
+        let closing =
+            tokio::time::timeout(std::time::Duration::from_secs(30), store.close()).await;
+        assert!(closing.is_ok(), "close() still waits for a connection after 30 s");
+    }
 }
