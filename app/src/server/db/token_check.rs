@@ -180,8 +180,7 @@ mod tests {
         for _ in 0..3 {
             assert!(store.token_by_digest(&[7u8; 32]).await.unwrap().is_none());
         }
-        let closing =
-            tokio::time::timeout(std::time::Duration::from_secs(30), store.close()).await;
+        let closing = tokio::time::timeout(std::time::Duration::from_secs(30), store.close()).await;
         assert!(closing.is_ok(), "close() still waits for a connection after 30 s");
     }
 }

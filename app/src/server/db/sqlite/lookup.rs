@@ -294,17 +294,15 @@ struct Upkeep {
 
 impl Upkeep {
     fn spawn(mut self, every: Duration, stopped: mpsc::Receiver<()>) {
-        let spawned = std::thread::Builder::new().name("sqlite-lookup-upkeep".into()).spawn(
-            move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
-                {
+        let spawned =
+            std::thread::Builder::new().name("sqlite-lookup-upkeep".into()).spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     if let Err(e) = self.run() {
                         tracing::warn!(error = %e, "token lookup upkeep failed");
                         self.writer = None;
                     }
                 }
-            },
-        );
+            });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "could not start the token lookup upkeep");
         }
