@@ -116,9 +116,7 @@ impl Reader {
     fn new(conn: Connection) -> Reader {
         Reader { conn, snapshot: None, columns: None }
     }
-}
 
-impl Reader {
     /// Ends the open read transaction, if any.
     fn release(&mut self) -> rusqlite::Result<()> {
         if self.snapshot.take().is_some() {
