@@ -1,5 +1,12 @@
 import { test, expect, filterToOne, generateToken, goto, hydrated, signIn, unique, ADMIN } from './fixtures';
-import type { Page } from '@playwright/test';
+import type { Locator, Page } from '@playwright/test';
+
+/** A dialog shows its call's error once, as the element just before its Cancel/confirm row. */
+async function expectErrorAboveButtons(dialog: Locator) {
+  await expect(dialog.getByRole('alert')).toHaveCount(1);
+  const next = await dialog.getByRole('alert').evaluate((el) => el.nextElementSibling?.className ?? '');
+  expect(next).toContain('modal-actions');
+}
 
 function userRow(page: Page, name: string) {
   return page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: new RegExp(`^${name}`) }) });
@@ -101,11 +108,14 @@ test('demote and promote, disable and enable, with confirmations; guards explain
   await roleDialog.getByLabel('Role').selectOption({ label: 'Member' });
   await roleDialog.getByRole('button', { name: 'Change role' }).click();
   await expect(roleDialog.getByRole('alert')).toContainText('You cannot change your own role');
+  // The call's error is said once, right above the dialog's buttons.
+  await expectErrorAboveButtons(roleDialog);
   await roleDialog.getByRole('button', { name: 'Cancel' }).click();
   await me.getByRole('button', { name: 'Actions for Ada Admin' }).click();
   await page.getByRole('menuitem', { name: 'Disable' }).click();
   await page.getByRole('alertdialog', { name: 'Disable user' }).getByRole('button', { name: 'Disable' }).click();
   await expect(page.getByRole('alertdialog').getByRole('alert')).toContainText('You cannot disable yourself');
+  await expectErrorAboveButtons(page.getByRole('alertdialog'));
   await page.keyboard.press('Escape');
   await expect(me).toContainText('Active');
 });
