@@ -101,12 +101,8 @@ SQL
   fi
 }
 
-# A signed-in cookie jar and one real token.
-sign_in_and_generate() {
-  curl -fs -c "$dir/jar" -o /dev/null --data-urlencode email=bench@bench.test --data-urlencode 'password=bench password 123' "$base/rpc/login"
-  curl -fs -b "$dir/jar" -H 'content-type: application/json' -d '{"kind":"api","name":"bench-token"}' "$base/rpc/generate_token" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])'
-}
+# create_bench_admin, sign_in_and_generate.
+. bench/common.sh
 
 # wrk_run NAME URL [ARGS…]: full speed, output in $dir/NAME.txt.
 wrk_run() {
@@ -126,7 +122,7 @@ oha_run() {
     --no-tui --output-format json "$@" "$url" >"$dir/$name.json"
 }
 
-printf 'bench password 123\n' | "$bin" create-admin --org Bench --email bench@bench.test >/dev/null
+create_bench_admin
 
 if [ "$which" != list ]; then
 echo "== token check ($BACKEND): 10,000 tokens, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"

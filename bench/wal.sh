@@ -24,14 +24,12 @@ cleanup() {
 trap cleanup EXIT
 export DATABASE_URL="sqlite:$dir/tokenwell.db"
 base="http://127.0.0.1:$PORT"
-printf 'bench password 123\n' | "$bin" create-admin --org Bench --email bench@bench.test >/dev/null
+. bench/common.sh
+create_bench_admin
 LEPTOS_SITE_ROOT=target/site TOKENWELL_LOG=warn "$bin" serve --addr "127.0.0.1:$PORT" >"$dir/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.1; done
-curl -fs -c "$dir/jar" -o /dev/null --data-urlencode email=bench@bench.test \
-  --data-urlencode 'password=bench password 123' "$base/rpc/login"
-token=$(curl -fs -b "$dir/jar" -H 'content-type: application/json' -d '{"kind":"api","name":"bench-token"}' \
-  "$base/rpc/generate_token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+token=$(sign_in_and_generate)
 
 timeout --kill-after=5 $((DURATION + 30)) wrk -t2 -c64 -d"${DURATION}s" \
   -H "Authorization: Bearer $token" "$base/api/v1/whoami" >"$dir/wrk.txt" &
