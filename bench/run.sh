@@ -104,12 +104,29 @@ SQL
 # create_bench_admin, sign_in_and_generate.
 . bench/common.sh
 
-# wrk_run NAME URL [ARGS…]: full speed, output in $dir/NAME.txt.
+# cpu_ticks PID…: the CPU time (user + system, all threads) the processes have used, in
+# clock ticks.
+cpu_ticks() {
+  local pid ticks=0
+  for pid in "$@"; do
+    # Fields 14 and 15 of /proc/PID/stat; counted after the command name, which may hold spaces.
+    [ -r "/proc/$pid/stat" ] && ticks=$((ticks + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$ticks"
+}
+# The database's processes (PostgreSQL only): the cluster's, when it runs on this machine.
+database_pids() { [ "$BACKEND" = postgres ] && pgrep -x postgres || true; }
+
+# wrk_run NAME URL [ARGS…]: full speed, output in $dir/NAME.txt; the CPU time the server and
+# the database used during the run in $dir/NAME.cpu ("server database" clock ticks).
 wrk_run() {
-  local name=$1 url=$2
+  local name=$1 url=$2 server0 database0
   shift 2
+  server0=$(cpu_ticks "$server_pid")
+  database0=$(cpu_ticks $(database_pids))
   bounded ${WRK_CPUS:+taskset -c "$WRK_CPUS"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" \
     | tee "$dir/$name.txt"
+  echo "$(($(cpu_ticks "$server_pid") - server0)) $(($(cpu_ticks $(database_pids)) - database0))" >"$dir/$name.cpu"
 }
 
 # oha_run NAME RATE URL [ARGS…]: RATE requests a second, latency corrected for the requests
@@ -144,15 +161,20 @@ if [ "$BACKEND" = postgres ]; then
   bounded "$pg_bin/pgbench" -S -M prepared -n -c "$TOKENWELL_DB_MAX_CONNECTIONS" -j 2 -T "$seconds" "$pgbench_url" \
     | tee "$dir/pgbench.txt"
 fi
-python3 - "$dir" "$BACKEND" <<'PY'
+python3 - "$dir" "$BACKEND" "$(getconf CLK_TCK)" <<'PY'
 import json, os, re, sys
-dir, backend = sys.argv[1], sys.argv[2]
+dir, backend, tick = sys.argv[1], sys.argv[2], 1 / int(sys.argv[3])
 def wrk(name):
     text = open(f"{dir}/{name}.txt").read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     p99 = re.search(r"99%\s+([\d.]+\w+)", text).group(1)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     return rps, p99, int(non2xx.group(1)) if non2xx else 0
+def cpu(name):
+    """CPU microseconds per request during the wrk run: (server, database)."""
+    requests = int(re.search(r"(\d+) requests in", open(f"{dir}/{name}.txt").read()).group(1))
+    server, database = (int(t) for t in open(f"{dir}/{name}.cpu").read().split())
+    return server * tick * 1e6 / requests, database * tick * 1e6 / requests
 def oha(name):
     d = json.load(open(f"{dir}/{name}.json"))
     codes = d["statusCodeDistribution"]
@@ -161,6 +183,10 @@ def oha(name):
 h, w = wrk("healthz"), wrk("whoami")
 print(f"\nhealthz: {h[0]:.0f} req/s, p99 {h[1]}; whoami: {w[0]:.0f} req/s, p99 {w[1]}, non-2xx {w[2]}; "
       f"whoami/healthz = {100 * w[0] / h[0]:.0f} %")
+hc, wc = cpu("healthz"), cpu("whoami")
+print(f"server CPU per request: healthz {hc[0]:.1f} µs, whoami {wc[0]:.1f} µs "
+      f"(whoami / healthz = {wc[0] / hc[0]:.2f})"
+      + (f"; PostgreSQL's processes {wc[1]:.1f} µs per whoami" if backend == "postgres" else ""))
 hq, wq = oha("healthz-rate"), oha("whoami-rate")
 print(f"at {hq[0]:.0f} and {wq[0]:.0f} req/s: healthz p99 {hq[1]:.2f} ms, whoami p99 {wq[1]:.2f} ms "
       f"(not 200 or failed: {hq[2]}, {wq[2]}); whoami p99 / healthz p99 = {wq[1] / hq[1]:.2f}")
