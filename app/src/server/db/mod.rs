@@ -131,6 +131,8 @@ pub enum OpenError {
     Lookup(#[from] rusqlite::Error),
     #[error("cannot create the database directory: {0}")]
     Directory(#[from] std::io::Error),
+    #[error("cannot take the lock that migrations are applied under: {0}")]
+    MigrationLock(std::io::Error),
 }
 
 #[derive(Clone, Debug)]
@@ -428,6 +430,24 @@ pub mod test_support;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use test_support::TestDatabase;
+
+    /// `tokenwell serve` and `tokenwell create-admin` started together on a new database (as
+    /// a container's start script may do) both apply the migrations: neither may find the
+    /// other's tables half made and fail with "table … already exists". Each backend has its
+    /// own lock for it: a lock file on SQLite (`sqlite::migration_lock`), sqlx's advisory lock
+    /// on PostgreSQL.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_may_open_a_new_database_at_once() {
+        for round in 0..10 {
+            let db = TestDatabase::create().await;
+            let (first, second) = tokio::join!(Store::open(&db.url), Store::open(&db.url));
+            for store in [first, second] {
+                let store = store.unwrap_or_else(|e| panic!("round {round}: {e}"));
+                store.close().await;
+            }
+        }
+    }
 
     #[test]
     fn like_patterns_match_wildcards_literally() {

@@ -6,7 +6,13 @@
 
 mod lookup;
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{
+    fs::{File, OpenOptions},
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::Arc,
+    time::Duration,
+};
 
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -43,6 +49,14 @@ impl Pools {
                 std::fs::create_dir_all(dir)?;
             }
         }
+        // Held until the migrations are applied, so that processes opening one new database
+        // at once take turns (sqlx migrates SQLite without a lock of its own).
+        let _migrating = match migrations {
+            Migrations::Apply => Some(
+                migration_lock(options.get_filename()).await.map_err(OpenError::MigrationLock)?,
+            ),
+            Migrations::RequireApplied => None,
+        };
         // No ping before each use: an embedded database does not drop connections, and the
         // ping would double the round trips of every query.
         // FULL syncs the WAL at every commit: with NORMAL an OS crash or power loss can undo
@@ -77,6 +91,25 @@ impl Pools {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// An exclusive lock on `<database>.migrate-lock`, taken by every process before it creates
+/// or migrates the database and held until it is done. sqlx's SQLite migrator reads which
+/// migrations are applied and then applies the others, with nothing in between that stops a
+/// second process doing the same: `tokenwell serve` and `tokenwell create-admin` started
+/// together on a new file both ran migration 1, and one failed with "table … already exists".
+/// (On PostgreSQL sqlx takes an advisory lock for this.) The file stays: removing it would let
+/// a process that waits on the old file and one that creates a new one hold "the" lock at once.
+/// Released when the returned file is dropped, or when the process ends, whatever happens.
+async fn migration_lock(database: &Path) -> std::io::Result<File> {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".migrate-lock");
+    let file =
+        OpenOptions::new().create(true).truncate(false).write(true).open(PathBuf::from(name))?;
+    // Waits as long as the other process migrates; off the async threads.
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 /// SQLite names the columns, not the index, in its unique-violation message
