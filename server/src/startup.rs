@@ -149,7 +149,7 @@ pub fn router(state: AppState, args: &ServeArgs) -> Router {
             move || shell(options.clone())
         })
         .route(app::routes::AUDIT_CSV, axum::routing::get(http::export::audit_csv))
-        .fallback(http::assets::files_or_page(&state.leptos_options.site_root, context, shell));
+        .fallback(http::assets::files_or_page(&state.leptos_options, context, shell));
     http::wire(pages, state, args)
 }
 

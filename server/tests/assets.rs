@@ -28,6 +28,9 @@ fn write_site(root: &Path) {
         "js: SnNKc0pzSnNKc0pzSnNKcw\nwasm: V2FzbVdhc21XYXNtV2FzbQ\ncss: Q3NzQ3NzQ3NzQ3NzQ3NzQw\n",
     )
     .unwrap();
+    for copy in ["hash.txt.br", "hash.txt.gz"] {
+        std::fs::write(root.join(copy), "compressed").unwrap();
+    }
     std::fs::write(root.join("favicon.svg"), "<svg/>").unwrap();
 }
 
@@ -95,7 +98,16 @@ async fn other_files_are_cached_briefly_and_missing_ones_not_at_all() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(header_of(&res, header::CACHE_CONTROL), Some("public, max-age=3600"));
 
-    for path in ["/pkg/tokenwell.js", "/pkg/tokenwell.SnNKc0pzSnNKc0pzSnNKcQ.js", "/pkg"] {
+    // Missing, and the build's own list of hashed names, which is in the site root but is
+    // not part of the site.
+    for path in [
+        "/pkg/tokenwell.js",
+        "/pkg/tokenwell.SnNKc0pzSnNKc0pzSnNKcQ.js",
+        "/pkg",
+        "/hash.txt",
+        "/hash.txt.br",
+        "/hash.txt.gz",
+    ] {
         let res = c.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
         assert_ne!(header_of(&res, header::CACHE_CONTROL), Some(IMMUTABLE), "{path}");

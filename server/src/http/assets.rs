@@ -28,17 +28,29 @@ const SHORT: &str = "public, max-age=3600";
 
 type Handler = Pin<Box<dyn Future<Output = Response> + Send>>;
 
+/// Files in the site root that are the build's notes to the server, not part of the site:
+/// the list of hashed names (read at start, `startup.rs`) and its compressed copies.
+fn is_build_note(path: &str) -> bool {
+    path.strip_prefix("/hash.txt").is_some_and(|rest| ["", ".br", ".gz"].contains(&rest))
+}
+
 /// The router's fallback: a file of the site when one matches a GET or HEAD, otherwise
-/// leptos_axum's handler, which renders the app (its not-found page) in `shell`.
+/// leptos_axum's handler, which renders the app (its not-found page) in `shell`. A build note
+/// gets the not-found page from a handler that looks up no file (leptos_axum's file handler
+/// would serve it).
 pub fn files_or_page<IV>(
-    site_root: &str,
-    context: impl Fn() + Clone + Send + 'static,
-    shell: impl Fn(LeptosOptions) -> IV + Clone + Send + 'static,
+    options: &LeptosOptions,
+    context: impl Fn() + Clone + Send + Sync + 'static,
+    shell: impl Fn(LeptosOptions) -> IV + Clone + Send + Sync + 'static,
 ) -> impl Fn(Uri, State<AppState>, Request<Body>) -> Handler + Clone + Send + 'static
 where
     IV: IntoView + 'static,
 {
-    let files = ServeDir::new(site_root)
+    let not_found = leptos_axum::render_app_to_stream_with_context(context.clone(), {
+        let (options, shell) = (options.clone(), shell.clone());
+        move || shell(options.clone())
+    });
+    let files = ServeDir::new(&*options.site_root)
         .precompressed_br()
         .precompressed_gzip()
         .append_index_html_on_directories(false);
@@ -46,7 +58,11 @@ where
     move |uri: Uri, state: State<AppState>, req: Request<Body>| {
         let files = files.clone();
         let page = page.clone();
+        let not_found = not_found.clone();
         Box::pin(async move {
+            if is_build_note(uri.path()) {
+                return not_found(req).await;
+            }
             if req.method() == Method::GET || req.method() == Method::HEAD {
                 let mut probe = Request::new(Body::empty());
                 *probe.method_mut() = req.method().clone();
