@@ -17,6 +17,9 @@ for (const width of [1280, 390]) {
     });
 
     test('auth tokens tab: list, generate form and its error, revealed secret, row menu, revoke dialog, empty list', async ({ page }) => {
+      // Eighteen axe passes (nine states, light and dark): slow on a busy machine, so three
+      // times the usual timeout.
+      test.slow();
       await signIn(page, ADMIN);
       await expect(page.getByRole('heading', { name: 'Auth tokens' })).toBeVisible();
       await expectAccessible(page, 'auth tokens list');
@@ -64,6 +67,7 @@ for (const width of [1280, 390]) {
     });
 
     test('users tab: list, add user, revealed password, row menu, role dialog', async ({ page }) => {
+      test.slow(); // ten axe passes (five states, light and dark)
       await signIn(page, ADMIN);
       await page.getByRole('navigation', { name: 'Organization' }).getByRole('link', { name: 'Users' }).click();
       await expect(page.getByRole('heading', { name: 'Users' })).toBeVisible();
