@@ -238,6 +238,18 @@ test.describe('at 390 px', () => {
     await other.close();
   });
 
+  test('each tab of the Organization navigation is one line', async ({ page }) => {
+    await signIn(page, ADMIN);
+    const links = page.getByRole('navigation', { name: 'Organization' }).getByRole('link');
+    await expect(links).toHaveCount(4);
+    for (const link of await links.all()) {
+      const { lines } = await wordBreaks(link);
+      // "Auth tokens" once broke over two lines here.
+      expect(Object.values(lines), `tab ${await link.textContent()}`).toEqual([1]);
+    }
+    await expectNoSidewaysScroll(page, 'tab navigation');
+  });
+
   test('each row is a card whose "…" button is on screen', async ({ page }) => {
     await signIn(page, ADMIN);
     for (const [path, what] of [
