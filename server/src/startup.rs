@@ -1,6 +1,6 @@
 //! Building the application: database, state, router, and serving it.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 
 use app::{
     model::Role,
@@ -15,7 +15,7 @@ use app::{
 };
 use axum::Router;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 
 use crate::{
     config::{CreateAdminArgs, DatabaseArgs, ServeArgs},
@@ -135,10 +135,20 @@ impl Application {
     }
 }
 
+/// The app's routes, found once per process. leptos finds them by rendering the app with
+/// resource loading switched off for the whole process (`SuppressResourceLoad`), and a
+/// resource first polled in that window never loads (leptos-rs/leptos#4773): a page that a
+/// router built earlier was rendering meanwhile stalled until its client gave up. A server
+/// builds one router; the tests build many in one process, and stalled now and then.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Pages, server functions, the token API, health checks, static files, and the
 /// middleware that protects all of them.
 pub fn router(state: AppState, args: &ServeArgs) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let context = {
         let state = state.clone();
         move || provide_context(state.clone())

@@ -7,6 +7,8 @@ use app::{
     routes::{self, SettingsTab},
 };
 use common::{captured_logs, spawn_app};
+use std::sync::Arc;
+
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -62,6 +64,49 @@ async fn an_unknown_settings_tab_is_not_found() {
         let html = res.text().await.unwrap();
         assert!(html.contains("Page not found"), "{path}");
         assert!(!html.contains("Auth tokens") && !html.contains("__RESOLVED_RESOURCES["), "{path}");
+    }
+}
+
+/// Building a router finds the app's routes by rendering it once with resource loading
+/// switched off for the whole process (leptos' `SuppressResourceLoad`), and a resource first
+/// polled in that window never loads (leptos-rs/leptos#4773): a page being rendered by a
+/// router built earlier stalled until its client gave up. Tests build many routers in one
+/// process, so this one renders pages from four clients while, on a thread of its own, more
+/// apps are built beside it; every page must come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn building_another_router_never_stalls_a_page() {
+    let app = Arc::new(spawn_app().await);
+    app.add_user("Acme", "ada@acme.test", Role::Admin).await;
+    let builder = std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for _ in 0..30 {
+            drop(runtime.block_on(spawn_app()));
+        }
+    });
+    let builder = Arc::new(builder);
+    let mut clients = Vec::new();
+    for client in 0..4 {
+        let (app, builder) = (app.clone(), builder.clone());
+        let admin = app.signed_in("ada@acme.test").await;
+        clients.push(tokio::spawn(async move {
+            let mut pages = 0;
+            while !builder.is_finished() || pages < 5 {
+                let res = admin
+                    .get(app.url("/settings/auth-tokens"))
+                    .timeout(std::time::Duration::from_secs(10))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("client {client}, page {pages} stalled: {e}"));
+                assert_eq!(res.status(), StatusCode::OK);
+                let html = res.text().await.unwrap();
+                assert!(html.contains("__RESOLVED_RESOURCES"), "client {client}, page {pages}");
+                pages += 1;
+            }
+            pages
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
     }
 }
 
