@@ -2,13 +2,13 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use app::{
     model::Role,
     routes::{self, SettingsTab},
 };
 use common::{captured_logs, spawn_app};
-use std::sync::Arc;
-
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -108,6 +108,8 @@ async fn building_another_router_never_stalls_a_page() {
     for client in clients {
         client.await.unwrap();
     }
+    // The clients are done with it; a panic while building the apps fails the test too.
+    Arc::into_inner(builder).expect("no client holds the builder").join().unwrap();
 }
 
 /// Every tab of the route list is routed, shows its own heading, and is linked from the
