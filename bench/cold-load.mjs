@@ -122,7 +122,7 @@ try {
   await page.locator('body[data-hydrated="true"]').waitFor({ timeout: 60_000 });
   await page.getByLabel('Email').fill(ADMIN.email);
   await page.getByLabel('Password').fill(ADMIN.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.waitForURL(/\/settings/, { timeout: 30_000 });
   for (let i = 0; i < TOKENS; i++) {
     const res = await signIn.request.post(`${BASE}/rpc/generate_token`, {
