@@ -1042,3 +1042,32 @@ async fn a_file_at_the_upload_limit_is_stored_whole() {
         StatusCode::PAYLOAD_TOO_LARGE
     );
 }
+
+/// A client sending bad tokens as fast as it can does not fill the log: each client address
+/// gets ten "API authentication failed" lines a minute, then one line saying the rest are
+/// not logged; another address is logged meanwhile, and every request still gets its 401.
+#[tokio::test]
+async fn refused_tokens_are_logged_within_a_budget_per_client() {
+    let app = spawn_app().await;
+    let from = |addr: &str| {
+        Client::builder().local_address(addr.parse::<std::net::IpAddr>().unwrap()).build().unwrap()
+    };
+    let made_up = "twa_0000000000000000000000000000000000000";
+    let flood = from("127.0.0.77");
+    for _ in 0..40 {
+        let res = flood.get(app.url("/api/v1/whoami")).bearer_auth(made_up).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let other = from("127.0.0.78");
+    let res = other.get(app.url("/api/v1/whoami")).bearer_auth(made_up).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    let logs = captured_logs();
+    let lines = |client: &str, message: &str| {
+        logs.lines().filter(|l| l.contains(message) && l.contains(client)).count()
+    };
+    let failed = "API authentication failed";
+    assert_eq!(lines("client=Some(127.0.0.77)", failed), 10);
+    assert_eq!(lines("client=Some(127.0.0.77)", "API authentication failing often"), 1);
+    assert_eq!(lines("client=Some(127.0.0.78)", failed), 1);
+}

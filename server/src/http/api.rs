@@ -2,8 +2,15 @@
 //! does not authenticate here, and a token does not authenticate the console.
 
 mod blobs;
+mod refusals;
 
-use std::{future::poll_fn, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    future::poll_fn,
+    path::PathBuf,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use app::{
     domain,
@@ -86,6 +93,7 @@ pub fn router(config: ApiConfig) -> Router<AppState> {
         .route("/audit-events", get(list_audit_events))
         .route("/openapi.json", get(openapi))
         .layer(Extension(Arc::new(uploads)))
+        .layer(Extension(Arc::new(refusals::RefusalLog::default())))
 }
 
 // ---------- errors ----------
@@ -262,9 +270,26 @@ const MAX_AUTHORIZATION: usize = 256;
 
 fn refuse(reason: &'static str, token_id: Option<TokenId>, parts: &Parts) -> ApiError {
     let client = parts.extensions.get::<ClientAddr>().map(|a| a.0);
-    let request_id =
-        parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
-    tracing::warn!(?token_id, ?client, %request_id, reason, "API authentication failed");
+    let verdict = match parts.extensions.get::<Arc<refusals::RefusalLog>>() {
+        Some(log) => log.note(client, Instant::now()),
+        None => refusals::Verdict::Log { unlogged: 0 },
+    };
+    match verdict {
+        refusals::Verdict::Log { unlogged } => {
+            if unlogged > 0 {
+                tracing::warn!(?client, unlogged, "API authentication failures not logged");
+            }
+            let request_id =
+                parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
+            tracing::warn!(?token_id, ?client, %request_id, reason, "API authentication failed");
+        }
+        refusals::Verdict::Quiet => tracing::warn!(
+            ?client,
+            "API authentication failing often: the client's next failures this minute are \
+             not logged (the token check metric counts them)"
+        ),
+        refusals::Verdict::Skip => {}
+    }
     crate::metrics::token_refused(reason);
     ApiError::invalid_token()
 }
