@@ -95,6 +95,7 @@ impl Application {
             throttle,
             passwords,
             last_used: LastUsed::start(store.clone()),
+            log_budget: Default::default(),
             secrets,
             webauthn,
             session_lookups: Default::default(),

@@ -1044,8 +1044,9 @@ async fn a_file_at_the_upload_limit_is_stored_whole() {
 }
 
 /// A client sending bad tokens as fast as it can does not fill the log: each client address
-/// gets ten "API authentication failed" lines a minute, then one line saying the rest are
-/// not logged; another address is logged meanwhile, and every request still gets its 401.
+/// gets ten warnings a minute, then one line saying the rest are not logged; another address
+/// is logged meanwhile, and every request still gets its 401. (Throttled sign-ins and refused
+/// cross-site requests: `password_guessing.rs`.)
 #[tokio::test]
 async fn refused_tokens_are_logged_within_a_budget_per_client() {
     let app = spawn_app().await;
@@ -1068,6 +1069,6 @@ async fn refused_tokens_are_logged_within_a_budget_per_client() {
     };
     let failed = "API authentication failed";
     assert_eq!(lines("client=Some(127.0.0.77)", failed), 10);
-    assert_eq!(lines("client=Some(127.0.0.77)", "API authentication failing often"), 1);
+    assert_eq!(lines("client=Some(127.0.0.77)", "a client is causing many warnings"), 1);
     assert_eq!(lines("client=Some(127.0.0.78)", failed), 1);
 }

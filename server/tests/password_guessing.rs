@@ -332,3 +332,39 @@ async fn an_admin_can_probe_for_taken_emails_only_a_few_times() {
     }
     assert_eq!(app.rpc(&ada, "add_user", probe).await.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Warnings a stranger can cause once per request reach the log within a budget of ten a
+/// minute per client address (then one line saying the rest are not logged): throttled
+/// sign-ins, and refused cross-site requests. Every request still gets its answer.
+#[tokio::test]
+async fn a_client_that_keeps_being_refused_does_not_fill_the_log() {
+    let app = spawn_app().await;
+    app.add_user("Acme", "ada@acme.test", Role::Admin).await;
+    let guesser = client_from("127.0.0.79");
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(app.login(&guesser, "ada@acme.test", "not her password").await.status());
+    }
+    assert!(statuses[5..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+
+    let forger = client_from("127.0.0.80");
+    for _ in 0..30 {
+        let res = forger
+            .post(app.url("/rpc/login"))
+            .header(header::ORIGIN, "http://evil.example")
+            .form(&[("email", "ada@acme.test"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+
+    let logs = captured_logs();
+    let lines = |client: &str, message: &str| {
+        logs.lines().filter(|l| l.contains(message) && l.contains(client)).count()
+    };
+    assert_eq!(lines("client=Some(127.0.0.79)", "sign-in throttled"), 10);
+    assert_eq!(lines("client=Some(127.0.0.79)", "a client is causing many warnings"), 1);
+    assert_eq!(lines("client=Some(127.0.0.80)", "cross-site request refused"), 10);
+    assert_eq!(lines("client=Some(127.0.0.80)", "a client is causing many warnings"), 1);
+}

@@ -93,7 +93,9 @@ pub async fn sign_in(
     // Counted before the password is checked, so concurrent guesses cannot all slip past
     // the limit during the seconds that their hashes take.
     let attempt = state.throttle.reserve_sign_in(&account, client).await.map_err(|e| {
-        tracing::warn!(?client, "sign-in throttled");
+        if state.log_budget.allows(client) {
+            tracing::warn!(?client, "sign-in throttled");
+        }
         ServiceError::from(e)
     })?;
     if !attempt.delay.is_zero() {

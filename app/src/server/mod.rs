@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod files;
 pub mod last_used;
+pub mod log_budget;
 pub mod password;
 pub mod principal;
 pub mod secret_box;
@@ -87,6 +88,8 @@ pub struct AppStateInner {
     pub throttle: throttle::LoginThrottle,
     pub passwords: password::Hasher,
     pub last_used: last_used::LastUsed,
+    /// Warnings any client can cause, one per request, are logged within a budget per client.
+    pub log_budget: log_budget::LogBudget,
     /// Seals TOTP secrets at rest.
     pub secrets: secret_box::SecretBox,
     /// Passkey ceremonies for the public address; None when that address cannot have

@@ -2,15 +2,8 @@
 //! does not authenticate here, and a token does not authenticate the console.
 
 mod blobs;
-mod refusals;
 
-use std::{
-    future::poll_fn,
-    path::PathBuf,
-    pin::Pin,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{future::poll_fn, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
 
 use app::{
     domain,
@@ -93,7 +86,6 @@ pub fn router(config: ApiConfig) -> Router<AppState> {
         .route("/audit-events", get(list_audit_events))
         .route("/openapi.json", get(openapi))
         .layer(Extension(Arc::new(uploads)))
-        .layer(Extension(Arc::new(refusals::RefusalLog::default())))
 }
 
 // ---------- errors ----------
@@ -268,27 +260,18 @@ impl Caller {
 /// The longest Authorization header worth reading: a bearer token is 49 bytes.
 const MAX_AUTHORIZATION: usize = 256;
 
-fn refuse(reason: &'static str, token_id: Option<TokenId>, parts: &Parts) -> ApiError {
+/// Logged within the client's budget (`log_budget`); the metric counts every one.
+fn refuse(
+    reason: &'static str,
+    token_id: Option<TokenId>,
+    parts: &Parts,
+    state: &AppState,
+) -> ApiError {
     let client = parts.extensions.get::<ClientAddr>().map(|a| a.0);
-    let verdict = match parts.extensions.get::<Arc<refusals::RefusalLog>>() {
-        Some(log) => log.note(client, Instant::now()),
-        None => refusals::Verdict::Log { unlogged: 0 },
-    };
-    match verdict {
-        refusals::Verdict::Log { unlogged } => {
-            if unlogged > 0 {
-                tracing::warn!(?client, unlogged, "API authentication failures not logged");
-            }
-            let request_id =
-                parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
-            tracing::warn!(?token_id, ?client, %request_id, reason, "API authentication failed");
-        }
-        refusals::Verdict::Quiet => tracing::warn!(
-            ?client,
-            "API authentication failing often: the client's next failures this minute are \
-             not logged (the token check metric counts them)"
-        ),
-        refusals::Verdict::Skip => {}
+    if state.log_budget.allows(client) {
+        let request_id =
+            parts.extensions.get::<RequestId>().map(|r| r.0.to_string()).unwrap_or_default();
+        tracing::warn!(?token_id, ?client, %request_id, reason, "API authentication failed");
     }
     crate::metrics::token_refused(reason);
     ApiError::invalid_token()
@@ -300,24 +283,24 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         let _timer = crate::metrics::token_check_timer();
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(refuse("missing Authorization header", None, parts));
+            return Err(refuse("missing Authorization header", None, parts, state));
         };
         if value.len() > MAX_AUTHORIZATION {
-            return Err(refuse("oversized Authorization header", None, parts));
+            return Err(refuse("oversized Authorization header", None, parts, state));
         }
         let value = value.to_str().unwrap_or_default();
         let Some((scheme, secret)) = value.split_once(' ') else {
-            return Err(refuse("malformed Authorization header", None, parts));
+            return Err(refuse("malformed Authorization header", None, parts, state));
         };
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(refuse("not a Bearer credential", None, parts));
+            return Err(refuse("not a Bearer credential", None, parts, state));
         }
         // Shape and checksum first: a typo or a made-up token costs no database query.
         let secret = match TokenSecret::parse(secret.trim()) {
             Ok(secret) => secret,
-            Err(ParseError::Format) => return Err(refuse("malformed token", None, parts)),
+            Err(ParseError::Format) => return Err(refuse("malformed token", None, parts, state)),
             Err(ParseError::Checksum) => {
-                return Err(refuse("token checksum mismatch", None, parts))
+                return Err(refuse("token checksum mismatch", None, parts, state))
             }
         };
         let request_id =
@@ -328,10 +311,10 @@ impl FromRequestParts<AppState> for Caller {
                 crate::metrics::token_accepted();
                 Ok(Caller { principal, request_id, addr })
             }
-            Err(TokenRefused::Unknown) => Err(refuse("unknown token", None, parts)),
-            Err(TokenRefused::Revoked(id)) => Err(refuse("revoked token", Some(id), parts)),
+            Err(TokenRefused::Unknown) => Err(refuse("unknown token", None, parts, state)),
+            Err(TokenRefused::Revoked(id)) => Err(refuse("revoked token", Some(id), parts, state)),
             Err(TokenRefused::PrincipalDisabled(id)) => {
-                Err(refuse("principal disabled", Some(id), parts))
+                Err(refuse("principal disabled", Some(id), parts, state))
             }
             Err(TokenRefused::Lookup(cause)) => {
                 Err(crate::metrics::token_check_failed(ApiError::internal(&request_id, cause)))

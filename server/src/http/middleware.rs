@@ -34,14 +34,14 @@ use super::RPC_BODY_LIMIT;
 /// Gives each request an id (echoed in `X-Request-Id`, shown in generic error messages)
 /// and records the client's address, then logs one line per request.
 pub async fn request_context(
-    State(proxies): State<TrustedProxies>,
+    State((proxies, state)): State<(TrustedProxies, AppState)>,
     mut req: Request<Body>,
     next: Next,
 ) -> Response {
     let id = format!("{:016x}", next_request_id());
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    if let Some(peer) = peer {
-        let client = proxies.client_addr(peer, req.headers());
+    let client = peer.map(|peer| proxies.client_addr(peer, req.headers()));
+    if let Some(client) = client {
         req.extensions_mut().insert(ClientAddr(client));
     }
     req.extensions_mut().insert(RequestId(Arc::from(id.as_str())));
@@ -54,10 +54,12 @@ pub async fn request_context(
     timer.finish(response.status());
     let status = response.status().as_u16();
     let micros = started.elapsed().as_micros() as u64;
-    if status >= 500 {
-        tracing::warn!(request_id = %id, %method, %path, status, micros, "request failed");
-    } else {
+    if status < 500 {
         tracing::debug!(request_id = %id, %method, %path, status, micros, "request");
+    } else if state.log_budget.allows(client) {
+        // Within the client's budget: a client can cause server errors (503 under load) at
+        // the rate it sends requests.
+        tracing::warn!(request_id = %id, ?client, %method, %path, status, micros, "request failed");
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
@@ -248,9 +250,16 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
 /// Refuses cross-site state-changing requests (CSRF), whatever their cookies.
 /// Wraps the console only (pages and server functions); the bearer-token API, which no
 /// browser sends credentials to on its own, does not pass through it.
-pub async fn origin_check(req: Request<Body>, next: Next) -> Response {
+pub async fn origin_check(
+    State(state): State<AppState>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     if !is_safe(req.method()) && is_cross_site(req.headers()) {
-        tracing::warn!(path = %req.uri().path(), "cross-site request refused");
+        let client = req.extensions().get::<ClientAddr>().map(|c| c.0);
+        if state.log_budget.allows(client) {
+            tracing::warn!(?client, path = %req.uri().path(), "cross-site request refused");
+        }
         return (StatusCode::FORBIDDEN, "Cross-site requests are not allowed.").into_response();
     }
     next.run(req).await

@@ -45,7 +45,7 @@ pub fn wire(pages: Router<AppState>, state: AppState, args: &ServeArgs) -> Route
         .layer(from_fn_with_state(state.clone(), middleware::console_session))
         .layer(from_fn_with_state(console_in_flight, middleware::console_concurrency))
         .layer(axum::middleware::from_fn(middleware::rpc_body))
-        .layer(axum::middleware::from_fn(middleware::origin_check))
+        .layer(from_fn_with_state(state.clone(), middleware::origin_check))
         .layer(from_fn_with_state(console_timeout, middleware::console_timeout));
     Router::new()
         .route("/healthz", get(healthz))
@@ -54,7 +54,10 @@ pub fn wire(pages: Router<AppState>, state: AppState, args: &ServeArgs) -> Route
         .merge(pages)
         .layer(DefaultBodyLimit::max(RPC_BODY_LIMIT))
         .layer(from_fn_with_state(args.secure_cookies, middleware::security_headers))
-        .layer(from_fn_with_state(args.trusted_proxies.clone(), middleware::request_context))
+        .layer(from_fn_with_state(
+            (args.trusted_proxies.clone(), state.clone()),
+            middleware::request_context,
+        ))
         .with_state(state)
 }
 

@@ -1,7 +1,8 @@
-//! How refused API authentications reach the log: each one, up to a budget per client
-//! address and minute; past it, one line saying that the rest of the minute is not logged,
-//! and when that client is refused again after the minute, how many were left out. The
-//! `tokenwell_token_checks_total` metric still counts every one.
+//! Warnings that any client can cause, one per request, reach the log within a budget per
+//! client address and minute: refused API authentications, throttled sign-ins, refused
+//! cross-site requests, server errors. Past the budget, one line says that the rest of the
+//! minute is not logged, and when that client causes one again after the minute, how many were
+//! left out. Metrics still count every request.
 //!
 //! Without a budget, a client sending made-up tokens as fast as it could wrote a warning line
 //! for each: about 140,000 lines a second on the benchmark machine, enough to fill a disk and
@@ -14,19 +15,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Refusals logged per client address and window.
+/// Warnings logged per client address and window.
 const PER_WINDOW: u32 = 10;
 const WINDOW: Duration = Duration::from_secs(60);
 /// Clients tracked at once. Past it, windows that have ended are dropped (looked for at most
-/// once a second, so a spray from new addresses does not make every refusal walk the table);
+/// once a second, so a spray from new addresses does not make every warning walk the table);
 /// if none has, the newcomers share one budget, so such a spray is bounded too.
 const MAX_CLIENTS: usize = 10_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
-/// What to do with one refusal.
+/// What to do with one warning.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Log it. `unlogged`: refusals of this client left out of its previous window.
+enum Verdict {
+    /// Log it. `unlogged`: warnings of this client left out of its previous window.
     Log { unlogged: u32 },
     /// The first one past the budget: say that the rest of the window is not logged.
     Quiet,
@@ -35,7 +36,7 @@ pub enum Verdict {
 }
 
 #[derive(Default)]
-pub struct RefusalLog {
+pub struct LogBudget {
     state: Mutex<State>,
 }
 
@@ -48,11 +49,36 @@ struct State {
 
 struct Window {
     started: Instant,
-    refused: u32,
+    warned: u32,
 }
 
-impl RefusalLog {
-    pub fn note(&self, client: Option<IpAddr>, now: Instant) -> Verdict {
+impl LogBudget {
+    /// Whether one more warning caused by `client` is logged. Writes, itself, the line saying
+    /// that the rest of the minute is not, and how many were left out of the minute before.
+    pub fn allows(&self, client: Option<IpAddr>) -> bool {
+        match self.note(client, Instant::now()) {
+            Verdict::Log { unlogged } => {
+                if unlogged > 0 {
+                    tracing::warn!(
+                        ?client,
+                        unlogged,
+                        "warnings caused by a client were not logged"
+                    );
+                }
+                true
+            }
+            Verdict::Quiet => {
+                tracing::warn!(
+                    ?client,
+                    "a client is causing many warnings: the rest of them this minute are not logged"
+                );
+                false
+            }
+            Verdict::Skip => false,
+        }
+    }
+
+    fn note(&self, client: Option<IpAddr>, now: Instant) -> Verdict {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let State { clients, pruned_at } = &mut *state;
         let mut key = client;
@@ -65,14 +91,14 @@ impl RefusalLog {
                 key = None;
             }
         }
-        let window = clients.entry(key).or_insert(Window { started: now, refused: 0 });
+        let window = clients.entry(key).or_insert(Window { started: now, warned: 0 });
         let mut unlogged = 0;
         if now.duration_since(window.started) >= WINDOW {
-            unlogged = window.refused.saturating_sub(PER_WINDOW);
-            *window = Window { started: now, refused: 0 };
+            unlogged = window.warned.saturating_sub(PER_WINDOW);
+            *window = Window { started: now, warned: 0 };
         }
-        window.refused = window.refused.saturating_add(1);
-        match window.refused {
+        window.warned = window.warned.saturating_add(1);
+        match window.warned {
             n if n <= PER_WINDOW => Verdict::Log { unlogged },
             n if n == PER_WINDOW + 1 => Verdict::Quiet,
             _ => Verdict::Skip,
@@ -90,7 +116,7 @@ mod tests {
 
     #[test]
     fn a_client_gets_a_budget_a_minute_and_hears_what_was_left_out() {
-        let log = RefusalLog::default();
+        let log = LogBudget::default();
         let start = Instant::now();
         for _ in 0..PER_WINDOW {
             assert_eq!(log.note(addr(1), start), Verdict::Log { unlogged: 0 });
@@ -108,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_spray_from_many_addresses_shares_one_budget_past_the_limit() {
-        let log = RefusalLog::default();
+        let log = LogBudget::default();
         let start = Instant::now();
         for n in 0..MAX_CLIENTS as u32 {
             let client = Some(IpAddr::from(n.to_be_bytes()));
