@@ -11,6 +11,19 @@ use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
 /// A browser-like client whose connections come from `addr` (any of 127.0.0.0/8).
+/// `n` sign-ins as Ada with a wrong password, one after another; their statuses.
+async fn wrong_passwords_for_ada(
+    app: &TestApp,
+    client: &reqwest::Client,
+    n: usize,
+) -> Vec<StatusCode> {
+    let mut statuses = Vec::new();
+    for _ in 0..n {
+        statuses.push(app.login(client, "ada@acme.test", "not her password").await.status());
+    }
+    statuses
+}
+
 fn client_from(addr: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
@@ -88,10 +101,7 @@ async fn failures_from_one_address_do_not_keep_the_owner_out_from_another() {
     let app = spawn_app().await;
     app.add_user("Acme", "ada@acme.test", Role::Admin).await;
     let attacker = client_from("127.0.0.2");
-    let mut statuses = Vec::new();
-    for _ in 0..8 {
-        statuses.push(app.login(&attacker, "ada@acme.test", "not her password").await.status());
-    }
+    let statuses = wrong_passwords_for_ada(&app, &attacker, 8).await;
     assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5]);
     assert_eq!(&statuses[5..], &[StatusCode::TOO_MANY_REQUESTS; 3]);
     // The attacker's address stays blocked for this account, even with the right password…
@@ -340,11 +350,7 @@ async fn an_admin_can_probe_for_taken_emails_only_a_few_times() {
 async fn a_client_that_keeps_being_refused_does_not_fill_the_log() {
     let app = spawn_app().await;
     app.add_user("Acme", "ada@acme.test", Role::Admin).await;
-    let guesser = client_from("127.0.0.79");
-    let mut statuses = Vec::new();
-    for _ in 0..30 {
-        statuses.push(app.login(&guesser, "ada@acme.test", "not her password").await.status());
-    }
+    let statuses = wrong_passwords_for_ada(&app, &client_from("127.0.0.79"), 30).await;
     assert!(statuses[5..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
 
     let forger = client_from("127.0.0.80");
