@@ -114,7 +114,8 @@ cpu_ticks() {
   done
   echo "$ticks"
 }
-# The database's processes (PostgreSQL only): the cluster's, when it runs on this machine.
+# The database's processes (PostgreSQL only): every `postgres` process on this machine, which
+# is the benchmark's cluster alone when the script started it (scripts/with-postgres.sh).
 database_pids() { [ "$BACKEND" = postgres ] && pgrep -x postgres || true; }
 
 # wrk_run NAME URL [ARGS…]: full speed, output in $dir/NAME.txt; the CPU time the server and

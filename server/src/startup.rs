@@ -45,8 +45,8 @@ impl Application {
         let store = opened.map_err(|e| e.to_string())?;
         let passwords = Hasher::new().await.map_err(|e| e.to_string())?;
         // Absolute: leptos resolves a relative name against the executable's directory.
-        let hash_file =
-            std::path::absolute(args.site_root.join("hash.txt")).map_err(|e| e.to_string())?;
+        let hash_file = std::path::absolute(args.site_root.join(http::assets::HASH_FILE))
+            .map_err(|e| e.to_string())?;
         let leptos_options = LeptosOptions::builder()
             .output_name("tokenwell")
             .site_root(args.site_root.to_string_lossy().to_string())

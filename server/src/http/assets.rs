@@ -28,10 +28,16 @@ const SHORT: &str = "public, max-age=3600";
 
 type Handler = Pin<Box<dyn Future<Output = Response> + Send>>;
 
+/// The build's list of hashed names, in the site root (Cargo.toml `hash-file-name`); read at
+/// start (`startup.rs`).
+pub const HASH_FILE: &str = "hash.txt";
+
 /// Files in the site root that are the build's notes to the server, not part of the site:
-/// the list of hashed names (read at start, `startup.rs`) and its compressed copies.
+/// the list of hashed names and its compressed copies.
 fn is_build_note(path: &str) -> bool {
-    path.strip_prefix("/hash.txt").is_some_and(|rest| ["", ".br", ".gz"].contains(&rest))
+    path.strip_prefix('/')
+        .and_then(|name| name.strip_prefix(HASH_FILE))
+        .is_some_and(|rest| ["", ".br", ".gz"].contains(&rest))
 }
 
 /// The router's fallback: a file of the site when one matches a GET or HEAD, otherwise

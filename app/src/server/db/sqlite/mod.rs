@@ -51,7 +51,7 @@ impl Pools {
         }
         // Held until the migrations are applied, so that processes opening one new database
         // at once take turns (sqlx migrates SQLite without a lock of its own).
-        let _migrating = match migrations {
+        let migrating = match migrations {
             Migrations::Apply => Some(
                 migration_lock(options.get_filename()).await.map_err(OpenError::MigrationLock)?,
             ),
@@ -76,6 +76,7 @@ impl Pools {
                  WHERE type = 'table' AND name = '_sqlx_migrations')"
             )?,
         }
+        drop(migrating);
         let lookup = Arc::new(Lookup::open(options.get_filename().to_path_buf())?);
         let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u32;
         let read = SqlitePoolOptions::new()
